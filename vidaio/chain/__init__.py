@@ -1,0 +1,1 @@
+"""Chain access: the ChainPort interface, the bittensor adapter, the simulated localnet, wallets."""
