@@ -1,0 +1,128 @@
+"""`MetricsConfig`: how quality is measured (ffmpeg, VMAF, PIE-APP) and how outputs are validated.
+
+Section `VIDAIO_METRICS__*` of the daemon configs (see docs/architecture.md). Plain pydantic model:
+the daemons compose it; `MetricsConfig()` gives the SPEC §6.1/§6.4 defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+VMAF_MODELS: tuple[str, ...] = ("vmaf_v0.6.1", "vmaf_v0.6.1neg", "vmaf_4k_v0.6.1")
+"""Models built into the imageio-ffmpeg 0.8.1 libvmaf (checked with `model=version=...`)."""
+
+
+class MetricsConfig(BaseModel):
+    """Settings for VMAF, PIE-APP and output validation (SPEC §6.1, §6.4)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # --- ffmpeg -------------------------------------------------------------------------------
+    ffmpeg_path: Path | None = Field(
+        default=None,
+        description="Path to an ffmpeg binary with libvmaf; empty = the binary shipped in the imageio-ffmpeg wheel.",
+    )
+
+    # --- VMAF ---------------------------------------------------------------------------------
+    vmaf_threads: int = Field(default=2, ge=1, le=128, description="libvmaf worker threads (n_threads).")
+    vmaf_timeout_s: float = Field(
+        default=600.0, gt=0, le=7200, description="Wall-clock limit for one ffmpeg/libvmaf run, in seconds."
+    )
+    vmaf_samples: int = Field(
+        default=5, ge=1, le=100, description="Number of frames sampled per response for VMAF (SPEC §6.1: N=5)."
+    )
+    vmaf_window: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="Neighbouring frames scored on each side of a sampled frame so the motion feature "
+        "matches a full-clip run (1 = triplets i-1, i, i+1).",
+    )
+    vmaf_model_compression: str = Field(
+        default="vmaf_v0.6.1neg", description="libvmaf model for the compression score (resists sharpening)."
+    )
+    vmaf_model_upscaling: str = Field(
+        default="vmaf_v0.6.1", description="libvmaf model for the upscaling gate below 2160p."
+    )
+    vmaf_model_upscaling_4k: str = Field(
+        default="vmaf_4k_v0.6.1", description="libvmaf model for the upscaling gate at >= 2160p."
+    )
+
+    # --- output validation (SPEC §6.4) -----------------------------------------------------------
+    frame_tolerance: int = Field(
+        default=2, ge=0, le=1000, description="Allowed difference in frame count from the reference."
+    )
+    fps_tolerance: float = Field(
+        default=0.3, ge=0, le=10, description="Allowed difference in average fps from the reference."
+    )
+    max_size_ratio_x2: float = Field(
+        default=8.0, gt=0, le=1000, description="Upscaling x2: output size cap as a multiple of the input size."
+    )
+    max_size_ratio_x4: float = Field(
+        default=20.0, gt=0, le=1000, description="Upscaling x4: output size cap as a multiple of the input size."
+    )
+    upscaling_codecs: list[str] = Field(
+        default_factory=lambda: ["hevc", "av1", "h264"],
+        min_length=1,
+        description="Video codecs accepted in upscaling outputs (ffmpeg codec names).",
+    )
+    identical_check_frames: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Frames whose decoded Y planes are compared with the reference to detect a "
+        "stream-identical copy (in addition to the file sha256).",
+    )
+
+    # --- PIE-APP --------------------------------------------------------------------------------
+    pieapp_backend: Literal["pyiqa", "piq"] = Field(
+        default="pyiqa",
+        description="PIE-APP implementation: pyiqa (default; PolyForm-Noncommercial licence) or piq (Apache-2.0).",
+    )
+    pieapp_weights_path: Path | None = Field(
+        default=None,
+        description="PIE-APP weights file; empty = the backend's own cache/download location.",
+    )
+    pieapp_chunk_size: int = Field(
+        default=256, ge=1, le=100_000, description="PIE-APP patches per forward pass (bounds memory)."
+    )
+    pieapp_device: str = Field(
+        default="auto", description="Torch device for PIE-APP: auto (cuda if available), cpu, cuda, cuda:N."
+    )
+    pieapp_frames: int = Field(default=4, ge=1, le=100, description="Frames sampled per response for PIE-APP.")
+    allow_random_weights: bool = Field(
+        default=False,
+        description="Demo/test only: run PIE-APP with random-initialised weights when none are found "
+        "(scores are labelled as such). Never in production.",
+    )
+
+    @field_validator("vmaf_model_compression", "vmaf_model_upscaling", "vmaf_model_upscaling_4k")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in VMAF_MODELS:
+            raise ValueError(f"unknown VMAF model {value!r}; built-in models: {', '.join(VMAF_MODELS)}")
+        return value
+
+    @field_validator("upscaling_codecs")
+    @classmethod
+    def _lower_codecs(cls, value: list[str]) -> list[str]:
+        return [c.strip().lower() for c in value if c.strip()]
+
+    @field_validator("pieapp_device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        v = value.strip().lower()
+        if v in {"auto", "cpu", "cuda", "mps"} or v.startswith("cuda:"):
+            return v
+        raise ValueError(f"pieapp_device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+
+    def max_size_ratio(self, scale: int) -> float:
+        """Upscaling output size cap (multiple of the input file size) for a scale factor."""
+        if scale == 2:
+            return self.max_size_ratio_x2
+        if scale == 4:
+            return self.max_size_ratio_x4
+        raise ValueError(f"unsupported upscaling scale {scale} (expected 2 or 4)")
