@@ -1,1 +1,57 @@
-"""scoring."""
+"""scoring: pure scoring formulas, metrics and output validation (imports nothing from vidaio/services).
+
+The formula layer (SPEC §6) is re-exported here; metrics and validation live in submodules.
+"""
+
+from scoring.compression import CompressionBreakdown, compression_rate, compression_score
+from scoring.config import KNOWN_CONTENT_LENGTHS, ScoringConfig
+from scoring.history import (
+    TASK_TYPES,
+    Multipliers,
+    RoundOutcome,
+    RoundRecord,
+    TaskType,
+    Tier,
+    compute_multipliers,
+    performance_tier,
+    score_round,
+    should_reset,
+    update_accumulate_score,
+)
+from scoring.quality import pieapp_to_quality
+from scoring.upscaling import (
+    UpscalingBreakdown,
+    final_score,
+    length_score,
+    preliminary_score,
+    upscaling_score,
+)
+from scoring.weights import MinerStanding, WeightsDecision, compute_weights
+
+__all__ = [
+    "KNOWN_CONTENT_LENGTHS",
+    "TASK_TYPES",
+    "CompressionBreakdown",
+    "MinerStanding",
+    "Multipliers",
+    "RoundOutcome",
+    "RoundRecord",
+    "ScoringConfig",
+    "TaskType",
+    "Tier",
+    "UpscalingBreakdown",
+    "WeightsDecision",
+    "compression_rate",
+    "compression_score",
+    "compute_multipliers",
+    "compute_weights",
+    "final_score",
+    "length_score",
+    "performance_tier",
+    "pieapp_to_quality",
+    "preliminary_score",
+    "score_round",
+    "should_reset",
+    "update_accumulate_score",
+    "upscaling_score",
+]
