@@ -92,11 +92,7 @@ class ScoringConfig(BaseSettings):
         (85.0, 89.0, 93.0), description="VMAF thresholds a compression task may ask for."
     )
 
-    # --- §6.4 output validation limits ------------------------------------------------------
-    frame_tolerance: int = Field(2, ge=0, le=100, description="Allowed frame-count difference to the reference.")
-    fps_tolerance: float = Field(0.3, ge=0, le=10, description="Allowed average-fps difference to the reference.")
-    upscaling_size_cap_x2: float = Field(8.0, gt=0, le=1000, description="Max output/input size ratio for x2.")
-    upscaling_size_cap_x4: float = Field(20.0, gt=0, le=1000, description="Max output/input size ratio for x4.")
+    # §6.4 output-validation limits live in MetricsConfig (scoring/metrics/config.py).
 
     # --- §6.5 history and multipliers -------------------------------------------------------
     history_window: int = Field(10, ge=5, le=10, description="Rounds in the rolling window (per miner, per task).")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from vidaio.cli.score import score_app
+
 app = typer.Typer(
     name="vidaio",
     help="vidaio-subnet: decentralized video upscaling and compression on Bittensor.",
@@ -12,6 +14,7 @@ app = typer.Typer(
 )
 
 # Sub-apps (one module each). Keep this list sorted; one line per module.
+app.add_typer(score_app, name="score")
 
 
 def main() -> None:
