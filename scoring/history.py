@@ -20,6 +20,7 @@ from scoring.config import ScoringConfig
 TaskType = Literal["upscaling", "compression"]
 TASK_TYPES: tuple[TaskType, ...] = ("upscaling", "compression")
 Tier = Literal["Elite", "Good", "Average", "Poor", "New"]
+_TIER_EPS = 1e-12
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def update_accumulate_score(previous: float, adjusted_score: float, cfg: Scoring
 def average_score(window: Sequence[RoundRecord], cfg: ScoringConfig) -> float:
     """Mean round score over the last ``history_window`` rounds (0 for an empty history)."""
     rounds = recent(window, cfg)
-    return sum(r.score for r in rounds) / len(rounds) if rounds else 0.0
+    return math.fsum(r.score for r in rounds) / len(rounds) if rounds else 0.0
 
 
 def performance_tier(task_type: TaskType, window: Sequence[RoundRecord], cfg: ScoringConfig) -> Tier:
@@ -127,7 +128,7 @@ def performance_tier(task_type: TaskType, window: Sequence[RoundRecord], cfg: Sc
     _check_task(task_type)
     if len(window) < cfg.history_window:
         return "New"
-    avg = average_score(window, cfg)
+    avg = average_score(window, cfg) + _TIER_EPS  # a mean of 10 x 0.32 must reach the 0.32 boundary
     elite, good, average = (getattr(cfg, f"{task_type}_tier_{t}") for t in ("elite", "good", "average"))
     if avg >= elite:
         return "Elite"

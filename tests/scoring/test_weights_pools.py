@@ -1,0 +1,103 @@
+"""SPEC §6.6: two pools, proportional shares, hand-over, exclusions, guards."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scoring import MinerStanding, ScoringConfig, compute_weights
+
+CFG = ScoringConfig(_env_file=None)
+
+
+def m(uid: int, task: str | None, score: float, validator: bool = False) -> MinerStanding:
+    return MinerStanding(uid=uid, hotkey=f"hk{uid}", task_type=task, accumulate_score=score,  # type: ignore[arg-type]
+                         is_validator=validator)
+
+
+def test_two_pools_proportional() -> None:
+    d = compute_weights([m(0, "compression", 3.0), m(1, "compression", 1.0), m(2, "upscaling", 0.5),
+                         m(3, "upscaling", 1.5), m(4, None, 9.0)], CFG)
+    assert d.weights is not None
+    assert d.weights == pytest.approx({0: 0.45, 1: 0.15, 2: 0.1, 3: 0.3, 4: 0.0})
+
+
+def test_empty_pool_hands_over_its_share() -> None:
+    d = compute_weights([m(0, "upscaling", 1.0), m(1, "upscaling", 3.0), m(2, "compression", 0.0)], CFG)
+    assert d.weights == pytest.approx({0: 0.25, 1: 0.75, 2: 0.0})
+    assert "handed" in d.reason
+
+
+def test_exclusions_and_do_not_set() -> None:
+    d = compute_weights([m(0, "compression", 5.0, validator=True), m(1, "upscaling", -1.0),
+                         m(2, "compression", math.nan), m(3, "upscaling", math.inf), m(4, None, 1.0)], CFG)
+    assert d.weights is None and "no eligible miner" in d.reason
+    assert compute_weights([], CFG).weights is None
+
+
+def test_duplicate_uids_refused() -> None:
+    d = compute_weights([m(1, "upscaling", 1.0), m(1, "compression", 1.0)], CFG)
+    assert d.weights is None and "duplicate" in d.reason
+
+
+def test_huge_scores_do_not_overflow() -> None:
+    d = compute_weights([m(0, "compression", 1e308), m(1, "compression", 1e308), m(2, "upscaling", 1e-300)], CFG)
+    assert d.weights == pytest.approx({0: 0.3, 1: 0.3, 2: 0.4})
+
+
+def test_configured_shares() -> None:
+    cfg = ScoringConfig(_env_file=None, compression_pool_share=0.5, upscaling_pool_share=0.5)
+    d = compute_weights([m(0, "compression", 1.0), m(1, "upscaling", 7.0)], cfg)
+    assert d.weights == pytest.approx({0: 0.5, 1: 0.5})
+
+
+scores = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(1e-6, 1e6))
+standing_rows = st.lists(
+    st.tuples(st.sampled_from(["upscaling", "compression", None]), scores, st.booleans()), max_size=12
+)
+
+
+def build(rows: list[tuple[str | None, float, bool]]) -> list[MinerStanding]:
+    return [m(uid, task, score, validator) for uid, (task, score, validator) in enumerate(rows)]
+
+
+@given(standing_rows)
+def test_properties(rows: list[tuple[str | None, float, bool]]) -> None:
+    standings = build(rows)
+    d = compute_weights(standings, CFG)
+    if d.weights is None:
+        assert not any(not s.is_validator and s.task_type and math.isfinite(s.accumulate_score)
+                       and s.accumulate_score > 0 for s in standings)
+        return
+    assert set(d.weights) == {s.uid for s in standings}
+    assert all(math.isfinite(w) and w >= 0 for w in d.weights.values())
+    assert math.fsum(d.weights.values()) == pytest.approx(1.0, abs=1e-9)
+    for s in standings:
+        if s.is_validator or not math.isfinite(s.accumulate_score) or s.accumulate_score <= 0 or s.task_type is None:
+            assert d.weights[s.uid] == 0.0
+    pool = {t: math.fsum(d.weights[s.uid] for s in standings if s.task_type == t) for t in ("compression", "upscaling")}
+    if pool["compression"] > 0 and pool["upscaling"] > 0:
+        assert pool["compression"] == pytest.approx(0.6, abs=1e-9)
+        assert pool["upscaling"] == pytest.approx(0.4, abs=1e-9)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["upscaling", "compression"]), st.floats(1e-6, 1e6), st.booleans()),
+                min_size=1, max_size=12), st.floats(1e-3, 1e3))
+def test_scale_invariance(rows: list[tuple[str, float, bool]], k: float) -> None:
+    base = compute_weights(build(rows), CFG)
+    scaled = compute_weights(build([(t, s * k, v) for t, s, v in rows]), CFG)
+    assert (base.weights is None) == (scaled.weights is None)
+    if base.weights is not None and scaled.weights is not None:
+        for uid, w in base.weights.items():
+            assert scaled.weights[uid] == pytest.approx(w, rel=1e-9, abs=1e-15)
+
+
+@given(standing_rows)
+def test_validators_always_zero(rows: list[tuple[str | None, float, bool]]) -> None:
+    rows = [(t, s, True) if i % 2 == 0 else (t, s, v) for i, (t, s, v) in enumerate(rows)]
+    d = compute_weights(build(rows), CFG)
+    if d.weights is not None:
+        assert all(d.weights[uid] == 0.0 for uid in range(0, len(rows), 2))
