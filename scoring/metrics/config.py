@@ -32,7 +32,10 @@ class MetricsConfig(BaseModel):
         default=600.0, gt=0, le=7200, description="Wall-clock limit for one ffmpeg/libvmaf run, in seconds."
     )
     vmaf_samples: int = Field(
-        default=5, ge=1, le=100, description="Number of frames sampled per response for VMAF (SPEC §6.1: N=5)."
+        default=5,
+        ge=1,
+        le=100,
+        description="Number of frames sampled per response for VMAF (SPEC §6.1: N=5).",
     )
     vmaf_window: int = Field(
         default=1,
@@ -59,10 +62,16 @@ class MetricsConfig(BaseModel):
         default=0.3, ge=0, le=10, description="Allowed difference in average fps from the reference."
     )
     max_size_ratio_x2: float = Field(
-        default=8.0, gt=0, le=1000, description="Upscaling x2: output size cap as a multiple of the input size."
+        default=8.0,
+        gt=0,
+        le=1000,
+        description="Upscaling x2: output size cap as a multiple of the input size.",
     )
     max_size_ratio_x4: float = Field(
-        default=20.0, gt=0, le=1000, description="Upscaling x4: output size cap as a multiple of the input size."
+        default=20.0,
+        gt=0,
+        le=1000,
+        description="Upscaling x4: output size cap as a multiple of the input size.",
     )
     upscaling_codecs: list[str] = Field(
         default_factory=lambda: ["hevc", "av1", "h264"],
@@ -92,7 +101,9 @@ class MetricsConfig(BaseModel):
     pieapp_device: str = Field(
         default="auto", description="Torch device for PIE-APP: auto (cuda if available), cpu, cuda, cuda:N."
     )
-    pieapp_frames: int = Field(default=4, ge=1, le=100, description="Frames sampled per response for PIE-APP.")
+    pieapp_frames: int = Field(
+        default=4, ge=1, le=100, description="Frames sampled per response for PIE-APP."
+    )
     allow_random_weights: bool = Field(
         default=False,
         description="Demo/test only: run PIE-APP with random-initialised weights when none are found "

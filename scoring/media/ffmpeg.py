@@ -1,0 +1,123 @@
+"""Locate and run the ffmpeg binary shipped in the `imageio-ffmpeg` wheel (SPEC §3).
+
+Never the system (apt) ffmpeg: that one has no libvmaf and a different SVT-AV1. The wheel has no
+ffprobe; probing is done with PyAV (`scoring.media.probe`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from loguru import logger
+
+STDERR_TAIL_LINES = 8
+
+
+class FfmpegError(RuntimeError):
+    """ffmpeg failed, timed out or could not be found; the message quotes ffmpeg's last stderr lines."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        returncode: int | None = None,
+        stderr_tail: str = "",
+        args: Sequence[str] = (),
+    ) -> None:
+        full = message if not stderr_tail else f"{message}\n--- ffmpeg stderr (last lines) ---\n{stderr_tail}"
+        super().__init__(full)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.ffmpeg_args = list(args)
+
+
+def stderr_tail(stderr: str | bytes | None, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last non-empty `lines` lines of an ffmpeg stderr (progress lines with \\r are split too)."""
+    if not stderr:
+        return ""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    parts = [p.strip() for p in text.replace("\r", "\n").splitlines()]
+    return "\n".join([p for p in parts if p][-lines:])
+
+
+@lru_cache(maxsize=1)
+def _wheel_ffmpeg() -> str:
+    try:
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+        from imageio_ffmpeg._utils import _get_bin_dir
+    except ImportError as exc:  # pragma: no cover - dependency missing
+        raise FfmpegError("imageio-ffmpeg is not installed (pip install imageio-ffmpeg==0.8.1)") from exc
+    name = FNAME_PER_PLATFORM.get(get_platform(), "")
+    exe = Path(_get_bin_dir()) / name
+    if not name or not exe.is_file():
+        raise FfmpegError(
+            f"the imageio-ffmpeg wheel has no ffmpeg binary for platform {get_platform()!r} (looked for {exe}); "
+            "set metrics.ffmpeg_path to an ffmpeg build with libvmaf"
+        )
+    if not os.access(exe, os.X_OK):
+        raise FfmpegError(f"ffmpeg binary {exe} is not executable")
+    return str(exe)
+
+
+def ffmpeg_exe(override: str | Path | None = None) -> str:
+    """Path of the ffmpeg binary: `override` if given (must exist), else the imageio-ffmpeg wheel's binary."""
+    if override is not None and str(override).strip():
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise FfmpegError(f"configured ffmpeg binary {path} does not exist")
+        if not os.access(path, os.X_OK):
+            raise FfmpegError(f"configured ffmpeg binary {path} is not executable")
+        return str(path)
+    return _wheel_ffmpeg()
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    timeout_s: float = 600,
+    ffmpeg: str | None = None,
+    input_bytes: bytes | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `ffmpeg -hide_banner -nostdin -y <args>`; raise `FfmpegError` on failure or timeout.
+
+    stdout and stderr are captured (bytes). `ffmpeg` is an explicit binary path (else `ffmpeg_exe()`);
+    `input_bytes` is fed on stdin; `cwd` is the working directory (relative paths in `args` resolve there).
+    """
+    exe = ffmpeg or ffmpeg_exe()
+    cmd = [exe, "-hide_banner", "-nostdin", "-y", *map(str, args)]
+    if input_bytes is not None:
+        cmd.remove("-nostdin")
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=input_bytes,
+            stdin=None if input_bytes is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+            cwd=cwd,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise FfmpegError(
+            f"ffmpeg timed out after {timeout_s:g} s", stderr_tail=stderr_tail(exc.stderr), args=cmd
+        ) from exc
+    except OSError as exc:
+        raise FfmpegError(f"cannot run ffmpeg binary {exe}: {exc}", args=cmd) from exc
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = stderr_tail(proc.stderr)
+        raise FfmpegError(
+            f"ffmpeg exited with status {proc.returncode} after {elapsed:.1f} s",
+            returncode=proc.returncode,
+            stderr_tail=tail,
+            args=cmd,
+        )
+    logger.trace("ffmpeg ok in {:.2f} s: {}", elapsed, " ".join(cmd[1:]))
+    return proc
