@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import ScoringConfig, compression_rate, compression_score
@@ -60,17 +60,20 @@ vmafs = st.floats(0, 100)
 thresholds = st.floats(0, 99.9)
 
 
+@settings(deadline=None)
 @given(rates, vmafs, thresholds)
 def test_score_in_unit_interval(c: float, vmaf: float, thr: float) -> None:
     assert 0.0 <= compression_score(c, vmaf, thr, CFG).s_f <= 1.0
 
 
+@settings(deadline=None)
 @given(rates, rates, vmafs, thresholds)
 def test_non_increasing_in_rate(c1: float, c2: float, vmaf: float, thr: float) -> None:
     lo, hi = sorted((c1, c2))
     assert compression_score(hi, vmaf, thr, CFG).s_f <= compression_score(lo, vmaf, thr, CFG).s_f
 
 
+@settings(deadline=None)
 @given(rates, vmafs, vmafs, thresholds)
 def test_non_decreasing_in_vmaf_above_threshold(c: float, v1: float, v2: float, thr: float) -> None:
     lo, hi = sorted((v1, v2))
@@ -79,6 +82,7 @@ def test_non_decreasing_in_vmaf_above_threshold(c: float, v1: float, v2: float, 
     assert compression_score(c, lo, thr, CFG).s_f <= compression_score(c, hi, thr, CFG).s_f
 
 
+@settings(deadline=None)
 @given(rates, vmafs, thresholds)
 def test_below_threshold_scores_zero(c: float, vmaf: float, thr: float) -> None:
     b = compression_score(c, vmaf, thr, CFG)

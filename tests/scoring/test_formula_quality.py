@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import ScoringConfig, pieapp_to_quality
@@ -35,6 +35,7 @@ def test_rejects_bad_raw_scores(bad: float) -> None:
         pieapp_to_quality(bad, CFG)
 
 
+@settings(deadline=None)
 @given(st.floats(0, 10), st.floats(0, 10))
 def test_in_unit_interval_and_non_increasing(a: float, b: float) -> None:
     lo, hi = sorted((a, b))

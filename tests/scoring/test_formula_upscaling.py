@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import ScoringConfig, final_score, length_score, pieapp_to_quality, upscaling_score
@@ -70,6 +70,7 @@ def test_rejects_bad_input(kwargs: dict[str, float], match: str) -> None:
         upscaling_score(cfg=CFG, **kwargs)
 
 
+@settings(deadline=None)
 @given(st.floats(0, 1), st.floats(0, 1))
 def test_final_score_strictly_increasing(a: float, b: float) -> None:
     if a == b:
@@ -80,6 +81,7 @@ def test_final_score_strictly_increasing(a: float, b: float) -> None:
     assert final_score(lo, CFG) < final_score(hi, CFG)
 
 
+@settings(deadline=None)
 @given(st.floats(0, 5), st.floats(0, 100), st.sampled_from([5, 10, 20, 40, 80, 160, 320]))
 def test_breakdown_in_range(pieapp: float, vmaf: float, length: int) -> None:
     b = upscaling_score(pieapp, vmaf, length, CFG)

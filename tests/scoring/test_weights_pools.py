@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import MinerStanding, ScoringConfig, compute_weights
@@ -64,6 +64,7 @@ def build(rows: list[tuple[str | None, float, bool]]) -> list[MinerStanding]:
     return [m(uid, task, score, validator) for uid, (task, score, validator) in enumerate(rows)]
 
 
+@settings(deadline=None)
 @given(standing_rows)
 def test_properties(rows: list[tuple[str | None, float, bool]]) -> None:
     standings = build(rows)
@@ -84,6 +85,7 @@ def test_properties(rows: list[tuple[str | None, float, bool]]) -> None:
         assert pool["upscaling"] == pytest.approx(0.4, abs=1e-9)
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["upscaling", "compression"]), st.floats(1e-6, 1e6), st.booleans()),
                 min_size=1, max_size=12), st.floats(1e-3, 1e3))
 def test_scale_invariance(rows: list[tuple[str, float, bool]], k: float) -> None:
@@ -95,6 +97,7 @@ def test_scale_invariance(rows: list[tuple[str, float, bool]], k: float) -> None
             assert scaled.weights[uid] == pytest.approx(w, rel=1e-9, abs=1e-15)
 
 
+@settings(deadline=None)
 @given(standing_rows)
 def test_validators_always_zero(rows: list[tuple[str | None, float, bool]]) -> None:
     rows = [(t, s, True) if i % 2 == 0 else (t, s, v) for i, (t, s, v) in enumerate(rows)]
