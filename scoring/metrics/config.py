@@ -1,7 +1,8 @@
 """`MetricsConfig`: how quality is measured (ffmpeg, VMAF, PIE-APP) and how outputs are validated.
 
 Section `VIDAIO_METRICS__*` of the daemon configs (see docs/architecture.md). Plain pydantic model:
-the daemons compose it; `MetricsConfig()` gives the SPEC §6.1/§6.4 defaults.
+the daemons compose it; `MetricsConfig()` gives the SPEC §6.1/§6.4 defaults. How many frames are
+sampled (VMAF N=5, PIE-APP 4) is a scoring constant: `ScoringConfig.vmaf_samples` / `pieapp_frames`.
 """
 
 from __future__ import annotations
@@ -30,12 +31,6 @@ class MetricsConfig(BaseModel):
     vmaf_threads: int = Field(default=2, ge=1, le=128, description="libvmaf worker threads (n_threads).")
     vmaf_timeout_s: float = Field(
         default=600.0, gt=0, le=7200, description="Wall-clock limit for one ffmpeg/libvmaf run, in seconds."
-    )
-    vmaf_samples: int = Field(
-        default=5,
-        ge=1,
-        le=100,
-        description="Number of frames sampled per response for VMAF (SPEC §6.1: N=5).",
     )
     vmaf_window: int = Field(
         default=1,
@@ -100,9 +95,6 @@ class MetricsConfig(BaseModel):
     )
     pieapp_device: str = Field(
         default="auto", description="Torch device for PIE-APP: auto (cuda if available), cpu, cuda, cuda:N."
-    )
-    pieapp_frames: int = Field(
-        default=4, ge=1, le=100, description="Frames sampled per response for PIE-APP."
     )
     allow_random_weights: bool = Field(
         default=False,

@@ -1,0 +1,325 @@
+"""Output validation (SPEC §6.4): is a miner's response a well-formed answer to its task?
+
+Runs before any metric; a failure scores 0 with named reasons. `check_output` is the pure part
+(probe data vs expectations); `validate_output` adds the I/O: file hash, probe, a full decode pass
+of the response, and the identity checks against the reference.
+
+Identity checks (both are done):
+- byte-identical: the response's sha256 equals the reference file's sha256;
+- stream-identical: the response has the reference's frame count and resolution and the Y planes
+  of `identical_check_frames` evenly spaced frames are bit-identical to the reference's (so a
+  remux of the reference into another container is caught).
+A duplicate submission is a sha256 (or URL) already seen for the same task; the caller supplies
+what it has seen and records `ValidationResult.sha256`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from loguru import logger
+
+from scoring.media.frames import DecodeError, iter_frames, y_plane
+from scoring.media.probe import ProbeError, ProbeInfo, probe
+from scoring.metrics.config import MetricsConfig
+
+CODEC_ALIASES = {"h265": "hevc", "x265": "hevc", "avc": "h264", "x264": "h264", "av01": "av1"}
+
+
+class Reason(StrEnum):
+    """Why a response is refused. Values are stable strings stored in the database."""
+
+    NOT_A_VIDEO = "not_a_video"
+    EMPTY_FILE = "empty_file"
+    WRONG_CONTAINER = "wrong_container"
+    WRONG_CODEC = "wrong_codec"
+    WRONG_RESOLUTION = "wrong_resolution"
+    WRONG_PIX_FMT = "wrong_pix_fmt"
+    WRONG_SAR = "wrong_sar"
+    FPS_MISMATCH = "fps_mismatch"
+    FRAME_COUNT_MISMATCH = "frame_count_mismatch"
+    DECODE_ERROR = "decode_error"
+    OVERSIZED = "oversized"
+    SAME_AS_REFERENCE = "same_as_reference"
+    DUPLICATE_SUBMISSION = "duplicate_submission"
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: Reason
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ExpectedOutput:
+    """What a valid response looks like. `max_size_bytes` is inclusive."""
+
+    codecs: tuple[str, ...]
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    max_size_bytes: int
+    fps_tolerance: float = 0.3
+    frame_tolerance: int = 2
+    pix_fmt: str = "yuv420p"
+    sar: str = "1:1"
+    size_rule: str = ""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """`ok` or the failures found (several may apply); `probe` is None when the file is not a video."""
+
+    failures: tuple[Failure, ...]
+    sha256: str | None = None
+    probe: ProbeInfo | None = None
+    decoded_frames: int | None = None
+    elapsed_s: float = field(default=0.0, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f.reason.value for f in self.failures]
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(f) for f in self.failures]
+
+
+def normalise_codec(name: str) -> str:
+    n = name.strip().lower()
+    return CODEC_ALIASES.get(n, n)
+
+
+def expected_for_compression(reference: ProbeInfo, codec: str, cfg: MetricsConfig) -> ExpectedOutput:
+    """Compression: same resolution, fps and frame count as the original, the task's codec, smaller file."""
+    return ExpectedOutput(
+        codecs=(normalise_codec(codec),),
+        width=reference.width,
+        height=reference.height,
+        fps=reference.avg_fps,
+        frame_count=reference.frame_count,
+        max_size_bytes=reference.size_bytes - 1,
+        fps_tolerance=cfg.fps_tolerance,
+        frame_tolerance=cfg.frame_tolerance,
+        size_rule=f"< original ({reference.size_bytes} bytes)",
+    )
+
+
+def expected_for_upscaling(
+    input_info: ProbeInfo, scale: int, cfg: MetricsConfig, reference: ProbeInfo | None = None
+) -> ExpectedOutput:
+    """Upscaling: input x scale, fps and frame count of the reference (else the input), size cap x2: 8x, x4: 20x."""
+    ratio = cfg.max_size_ratio(scale)
+    timing = reference or input_info
+    return ExpectedOutput(
+        codecs=tuple(normalise_codec(c) for c in cfg.upscaling_codecs),
+        width=input_info.width * scale,
+        height=input_info.height * scale,
+        fps=timing.avg_fps,
+        frame_count=timing.frame_count,
+        max_size_bytes=int(ratio * input_info.size_bytes),
+        fps_tolerance=cfg.fps_tolerance,
+        frame_tolerance=cfg.frame_tolerance,
+        size_rule=f"<= {ratio:g} x input ({input_info.size_bytes} bytes)",
+    )
+
+
+def check_output(
+    info: ProbeInfo, expected: ExpectedOutput, *, decoded_frames: int | None = None
+) -> list[Failure]:
+    """Pure check of probe data against expectations; `decoded_frames` (if known) is the authoritative count."""
+    out: list[Failure] = []
+    if not info.is_mp4:
+        brand = f", brand {info.container_brand!r}" if info.container_brand else ""
+        out.append(Failure(Reason.WRONG_CONTAINER, f"container is {info.container}{brand}, expected mp4"))
+    if normalise_codec(info.codec) not in expected.codecs:
+        out.append(
+            Failure(Reason.WRONG_CODEC, f"codec is {info.codec}, expected {' or '.join(expected.codecs)}")
+        )
+    if (info.width, info.height) != (expected.width, expected.height):
+        out.append(
+            Failure(
+                Reason.WRONG_RESOLUTION,
+                f"resolution is {info.width}x{info.height}, expected {expected.width}x{expected.height}",
+            )
+        )
+    if info.pix_fmt != expected.pix_fmt:
+        out.append(
+            Failure(Reason.WRONG_PIX_FMT, f"pixel format is {info.pix_fmt}, expected {expected.pix_fmt}")
+        )
+    if info.sar != expected.sar:
+        out.append(Failure(Reason.WRONG_SAR, f"sample aspect ratio is {info.sar}, expected {expected.sar}"))
+    if abs(info.avg_fps - expected.fps) > expected.fps_tolerance + 1e-9:
+        out.append(
+            Failure(
+                Reason.FPS_MISMATCH,
+                f"average fps is {info.avg_fps:.3f}, expected {expected.fps:.3f} ± {expected.fps_tolerance:g}",
+            )
+        )
+    frames = info.frame_count if decoded_frames is None else decoded_frames
+    if abs(frames - expected.frame_count) > expected.frame_tolerance:
+        out.append(
+            Failure(
+                Reason.FRAME_COUNT_MISMATCH,
+                f"{frames} frames, expected {expected.frame_count} ± {expected.frame_tolerance}",
+            )
+        )
+    if info.size_bytes > expected.max_size_bytes:
+        rule = expected.size_rule or f"<= {expected.max_size_bytes} bytes"
+        out.append(Failure(Reason.OVERSIZED, f"file is {info.size_bytes} bytes, must be {rule}"))
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def identity_indices(n_frames: int, k: int) -> tuple[int, ...]:
+    """`k` evenly spaced frame indices over [0, n_frames) (first and last included), deduplicated."""
+    if n_frames <= 0:
+        return ()
+    if k <= 1 or n_frames == 1:
+        return (0,)
+    return tuple(sorted({round(j * (n_frames - 1) / (k - 1)) for j in range(k)}))
+
+
+@dataclass(frozen=True)
+class DecodePass:
+    frames: int
+    error: str | None
+    y_digests: dict[int, str]
+
+
+def decode_pass(path: str | Path, digest_at: Collection[int] = ()) -> DecodePass:
+    """Decode every frame; count them, note the first error, hash the Y planes at `digest_at`."""
+    n = 0
+    digests: dict[int, str] = {}
+    try:
+        for frame in iter_frames(path):
+            if n in digest_at:
+                digests[n] = hashlib.sha256(y_plane(frame).tobytes()).hexdigest()
+            n += 1
+    except DecodeError as exc:
+        return DecodePass(n, str(exc), digests)
+    return DecodePass(n, None, digests)
+
+
+@lru_cache(maxsize=64)
+def _reference_digests(path: str, size: int, mtime_ns: int, indices: tuple[int, ...]) -> DecodePass:
+    return decode_pass(path, set(indices))
+
+
+def reference_digests(path: str | Path, indices: Sequence[int]) -> DecodePass:
+    """Decode pass of a reference, cached per (file, size, mtime, indices): many responses share one."""
+    st = os.stat(path)
+    return _reference_digests(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, tuple(indices))
+
+
+def validate_output(
+    distorted: str | Path,
+    expected: ExpectedOutput,
+    *,
+    reference: str | Path | ProbeInfo | None = None,
+    reference_sha256: str | None = None,
+    seen_sha256: Collection[str] = (),
+    url: str | None = None,
+    seen_urls: Collection[str] = (),
+    identical_check_frames: int = 8,
+) -> ValidationResult:
+    """Validate one response file against `expected` and, if given, the reference it must differ from."""
+    started = time.monotonic()
+    path = Path(distorted)
+    if not path.is_file():
+        return ValidationResult((Failure(Reason.NOT_A_VIDEO, f"{path}: no such file"),))
+    if path.stat().st_size == 0:
+        return ValidationResult(
+            (Failure(Reason.EMPTY_FILE, "file is empty (0 bytes)"),), sha256=file_sha256(path)
+        )
+    digest = file_sha256(path)
+    dup: list[Failure] = []
+    if digest in seen_sha256:
+        dup.append(
+            Failure(Reason.DUPLICATE_SUBMISSION, f"sha256 {digest[:16]}… was already submitted for this task")
+        )
+    elif url is not None and url in seen_urls:
+        dup.append(Failure(Reason.DUPLICATE_SUBMISSION, "this URL was already submitted for this task"))
+    try:
+        info = probe(path)
+    except ProbeError as exc:
+        return ValidationResult((Failure(Reason.NOT_A_VIDEO, str(exc)), *dup), sha256=digest)
+
+    failures = check_output(info, expected)
+    ref_path = Path(reference.path) if isinstance(reference, ProbeInfo) else reference
+    if ref_path is not None:
+        ref_sha = reference_sha256 or file_sha256(ref_path)
+        if digest == ref_sha:
+            failures.append(Failure(Reason.SAME_AS_REFERENCE, "byte-identical to the reference"))
+
+    skip_decode = any(f.reason in (Reason.OVERSIZED, Reason.WRONG_RESOLUTION) for f in failures)
+    decoded: int | None = None
+    if not skip_decode:
+        ref_pass: DecodePass | None = None
+        digest_at: tuple[int, ...] = ()
+        if ref_path is not None and not any(f.reason == Reason.SAME_AS_REFERENCE for f in failures):
+            ref_info = reference if isinstance(reference, ProbeInfo) else probe(ref_path)
+            if (ref_info.width, ref_info.height) == (info.width, info.height):
+                digest_at = identity_indices(ref_info.frame_count, identical_check_frames)
+                ref_pass = reference_digests(ref_path, digest_at)
+        dp = decode_pass(path, set(digest_at))
+        decoded = dp.frames
+        if dp.error:
+            failures.append(Failure(Reason.DECODE_ERROR, f"{dp.error} (after {dp.frames} frames)"))
+        elif info.declared_frames and dp.frames < info.declared_frames:
+            failures.append(
+                Failure(
+                    Reason.DECODE_ERROR,
+                    f"stream ends early: {dp.frames} frames decode of {info.declared_frames} declared by the container",
+                )
+            )
+        # re-check the frame count with the decoded count (authoritative)
+        failures = [f for f in failures if f.reason != Reason.FRAME_COUNT_MISMATCH]
+        failures += [
+            f
+            for f in check_output(info, expected, decoded_frames=decoded)
+            if f.reason == Reason.FRAME_COUNT_MISMATCH
+        ]
+        if (
+            ref_pass is not None
+            and ref_pass.error is None
+            and dp.error is None
+            and dp.frames == ref_pass.frames
+            and ref_pass.y_digests
+            and dp.y_digests == ref_pass.y_digests
+        ):
+            failures.append(
+                Failure(
+                    Reason.SAME_AS_REFERENCE,
+                    f"stream-identical to the reference ({len(ref_pass.y_digests)} sampled frames bit-identical)",
+                )
+            )
+    failures += dup
+    order = list(Reason)
+    failures.sort(key=lambda f: order.index(f.reason))
+    result = ValidationResult(tuple(failures), digest, info, decoded, time.monotonic() - started)
+    if failures:
+        logger.debug("validation of {} failed: {}", path.name, "; ".join(result.messages))
+    return result
