@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from vidaio.cli.db import db_app
+from vidaio.cli.plot import plot_app
 from vidaio.cli.score import score_app
+from vidaio.cli.wallet import wallet_app
 
 app = typer.Typer(
     name="vidaio",
@@ -14,7 +17,10 @@ app = typer.Typer(
 )
 
 # Sub-apps (one module each). Keep this list sorted; one line per module.
+app.add_typer(db_app, name="db")
+app.add_typer(plot_app, name="plot")
 app.add_typer(score_app, name="score")
+app.add_typer(wallet_app, name="wallet")
 
 
 def main() -> None:
