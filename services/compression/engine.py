@@ -1,0 +1,363 @@
+"""Miner compression engines: the target-VMAF search (`SearchingEngine`) and the lazy baseline.
+
+Both write the output atomically: everything is made in a private temporary directory that is
+removed on return or on any error (DeadlineExceeded included), and `output_path` only appears,
+complete, at the very end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict
+
+from scoring.media.probe import ProbeError, ProbeInfo, probe
+
+from .encoder import encode
+from .errors import CompressionFailed, Deadline
+from .probing import ClipMeasurer, Measured, VmafMeter, cut_reference, plan_samples
+from .search import Probe, SearchResult, search_crf
+from .settings import ENCODERS, CompressionSettings
+
+Progress = Callable[[str], None]
+
+
+class CompressionOutcome(BaseModel):
+    """What a compression produced. `vmaf` is the conservative full-clip reading (None: not measured)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: str
+    codec: str
+    crf: int
+    vmaf: float | None
+    vmaf_harmonic_mean: float | None
+    size_bytes: int
+    input_size_bytes: int
+    probes: list[Probe]
+    seconds: float
+    fell_back: bool
+    verified: bool
+
+    @property
+    def compression_rate(self) -> float:
+        return self.size_bytes / self.input_size_bytes
+
+
+@runtime_checkable
+class CompressionEngine(Protocol):
+    name: str
+
+    def compress(
+        self,
+        input_path: Path,
+        output_path: Path,
+        *,
+        codec: str,
+        vmaf_threshold: float,
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> CompressionOutcome:
+        """Compress `input_path` into `output_path` (MP4). `deadline` is an absolute time.monotonic()."""
+        ...
+
+
+def _check_task(input_path: Path, codec: str, vmaf_threshold: float) -> ProbeInfo:
+    if codec not in ENCODERS:
+        raise CompressionFailed(f"unsupported codec {codec!r} (supported: {', '.join(ENCODERS)})")
+    if not math.isfinite(vmaf_threshold) or not 0.0 < vmaf_threshold < 100.0:
+        raise CompressionFailed(f"VMAF threshold must be in (0, 100), got {vmaf_threshold!r}")
+    try:
+        info = probe(input_path)
+    except ProbeError as exc:
+        raise CompressionFailed(f"input is not a usable video: {exc}") from exc
+    if info.frame_count <= 0:
+        raise CompressionFailed(f"input {input_path.name} has no video frames")
+    if info.width % 2 or info.height % 2:
+        raise CompressionFailed(f"input is {info.width}x{info.height}: yuv420p output needs even dimensions")
+    return info
+
+
+def _publish(src: Path, dst: Path) -> None:
+    """Move the finished file to `dst` atomically (copy to a sibling first across filesystems)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.partial")
+    try:
+        shutil.move(str(src), str(tmp))
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Task:
+    """Shared per-task state: deadline, temp dir, progress, timing."""
+
+    def __init__(self, settings: CompressionSettings, deadline: float | None, progress: Progress | None) -> None:
+        self.deadline = Deadline(deadline)
+        self.deadline.check("starting the task")
+        self.started = time.monotonic()
+        root = settings.work_dir
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="vidaio-compress-", dir=root))
+        self._progress = progress
+
+    def say(self, message: str) -> None:
+        logger.debug(message)
+        if self._progress is not None:
+            self._progress(message)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class FixedCrfEngine:
+    """The lazy baseline: one CRF per threshold tier and codec, no search, no verification."""
+
+    name = "fixed"
+
+    def __init__(self, settings: CompressionSettings | None = None) -> None:
+        self.settings = settings or CompressionSettings()
+
+    def compress(
+        self,
+        input_path: Path,
+        output_path: Path,
+        *,
+        codec: str,
+        vmaf_threshold: float,
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> CompressionOutcome:
+        info = _check_task(Path(input_path), codec, vmaf_threshold)
+        s = self.settings
+        crf = s.tier_crf(codec, vmaf_threshold)
+        task = _Task(s, deadline, progress)
+        try:
+            out = task.dir / "final.mp4"
+            task.say(f"fixed: {codec} CRF {crf} for threshold {vmaf_threshold:g}")
+            encode(Path(input_path), out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline)
+            size = out.stat().st_size
+            if size >= info.size_bytes:
+                raise CompressionFailed(f"CRF {crf} output ({size} B) is not smaller than the input ({info.size_bytes} B)")
+            _publish(out, Path(output_path))
+            return CompressionOutcome(
+                engine=self.name, codec=codec, crf=crf, vmaf=None, vmaf_harmonic_mean=None,
+                size_bytes=size, input_size_bytes=info.size_bytes, probes=[],
+                seconds=task.elapsed(), fell_back=False, verified=False,
+            )  # fmt: skip
+        finally:
+            task.close()
+
+
+def fallback_crf(result: SearchResult, *, conservative: int, lo: int, slope: float) -> int:
+    """CRF for a search cut short without a passing probe: the conservative CRF, kept below any
+    failing probe by the CRF distance its VMAF deficit suggests (pure)."""
+    crf = conservative
+    fail = result.lowest_failing
+    if fail is not None:
+        deficit = max(result.target - fail.vmaf, 0.0)
+        crf = min(crf, fail.crf - 1 - math.ceil(deficit / slope))
+    return max(crf, lo)
+
+
+class SearchingEngine:
+    """Highest CRF whose VMAF (validator's model, read conservatively) stays >= threshold + margin."""
+
+    name = "search"
+
+    def __init__(self, settings: CompressionSettings | None = None) -> None:
+        self.settings = settings or CompressionSettings()
+
+    def compress(
+        self,
+        input_path: Path,
+        output_path: Path,
+        *,
+        codec: str,
+        vmaf_threshold: float,
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> CompressionOutcome:
+        input_path, output_path = Path(input_path), Path(output_path)
+        info = _check_task(input_path, codec, vmaf_threshold)
+        task = _Task(self.settings, deadline, progress)
+        try:
+            return self._run(task, input_path, output_path, info, codec, vmaf_threshold)
+        finally:
+            task.close()
+
+    # -- steps ---------------------------------------------------------------------------
+    def _run(
+        self, task: _Task, src: Path, dst: Path, info: ProbeInfo, codec: str, thr: float
+    ) -> CompressionOutcome:
+        s = self.settings
+        lo, hi = s.crf_range(codec)
+        target = thr + s.safety_margin
+        slope_prior = s.slope_prior.get(codec, 1.0)
+        ranges = plan_samples(
+            info.frame_count, info.avg_fps,
+            n_samples=s.n_samples, sample_seconds=s.sample_seconds, full_clip_fraction=s.full_clip_fraction,
+        )  # fmt: skip
+        if ranges is None:
+            reference, scale = src, 1.0
+            task.say(f"probing the whole clip ({info.frame_count} frames)")
+        else:
+            reference = task.dir / "samples_ref.mkv"
+            sample_frames = sum(b - a + 1 for a, b in ranges)
+            task.say(f"cutting {len(ranges)} probe samples ({sample_frames} of {info.frame_count} frames)")
+            cut_reference(src, ranges, reference, deadline=task.deadline)
+            scale = info.frame_count / sample_frames
+        measurer = ClipMeasurer(
+            reference, task.dir, codec, s, task.deadline, keep_files=ranges is None, size_scale=scale
+        )
+
+        def should_continue() -> bool:
+            cost = measurer.last_cost()
+            final_cost = 0.0 if ranges is None else cost * scale
+            return not measurer.results or task.deadline.allows(1.2 * cost + final_cost + 1.0)
+
+        task.say(f"searching {codec} CRF {lo}..{hi} for VMAF >= {target:.2f} (threshold {thr:g})")
+        result = search_crf(
+            measurer, target=target, lo=lo, hi=hi, start=s.tier_crf(codec, thr),
+            max_probes=s.max_probes, slope_prior=slope_prior, should_continue=should_continue,
+        )  # fmt: skip
+        slope = result.slope(slope_prior)
+        task.say(
+            f"search stopped ({result.stop_reason}) after {len(result.probes)} probes: "
+            + ", ".join(f"CRF {p.crf}={p.vmaf:.2f}" for p in result.probes)
+        )
+        fell_back = False
+        if result.best is not None:
+            crf = result.best.crf
+        elif result.stop_reason == "never_passes":
+            at_lo = measurer.results[lo]
+            if ranges is None and at_lo.harmonic_mean < thr:
+                raise CompressionFailed(
+                    f"VMAF {thr:g} is out of reach for {codec}: even CRF {lo} gives {at_lo.harmonic_mean:.2f}"
+                )
+            crf = lo
+        else:
+            crf = fallback_crf(result, conservative=s.conservative_crf.get(codec, lo), lo=lo, slope=slope)
+            fell_back = True
+            task.say(f"no passing probe before {result.stop_reason}: falling back to CRF {crf}")
+
+        final = self._final(task, src, info, codec, crf, measurer, thr, slope, lo, hi)
+        _publish(final.path, dst)  # type: ignore[arg-type]
+        verified = final.vmaf is not None
+        return CompressionOutcome(
+            engine=self.name, codec=codec, crf=final.crf, vmaf=final.vmaf, vmaf_harmonic_mean=final.hm,
+            size_bytes=final.size, input_size_bytes=info.size_bytes, probes=result.probes,
+            seconds=task.elapsed(), fell_back=fell_back or final.stepped, verified=verified,
+        )  # fmt: skip
+
+    def _final(
+        self,
+        task: _Task,
+        src: Path,
+        info: ProbeInfo,
+        codec: str,
+        crf: int,
+        measurer: ClipMeasurer,
+        thr: float,
+        slope: float,
+        lo: int,
+        hi: int,
+    ) -> _Final:
+        """Encode (or reuse) and verify at `crf`; one step down if it misses; a step up if too big."""
+        s = self.settings
+        need = thr + s.verify_margin
+        cand = self._make(task, src, codec, crf, measurer, info)
+        if cand.vmaf is not None and cand.vmaf < need and crf > lo:
+            step = max(1, math.ceil((need - cand.vmaf) / slope))
+            retry_crf = max(lo, crf - step)
+            task.say(f"final CRF {crf} misses ({cand.vmaf:.2f} < {need:.2f}): re-encoding at CRF {retry_crf}")
+            retry = self._make(task, src, codec, retry_crf, measurer, info)
+            retry.stepped = True
+            cand.discard()
+            cand = retry
+        if cand.hm is not None and cand.hm < thr:
+            raise CompressionFailed(
+                f"final {codec} file at CRF {cand.crf} scores VMAF {cand.hm:.2f} < threshold {thr:g}"
+            )
+        tries = 0
+        while cand.size >= info.size_bytes:
+            tries += 1
+            up = cand.crf + max(2, math.ceil(6 * math.log2(cand.size / info.size_bytes + 1e-9) + 1))
+            if tries > 2 or cand.crf >= hi:
+                cand.discard()
+                raise CompressionFailed(
+                    f"{codec} output at CRF {cand.crf} ({cand.size} B) is not smaller than the input "
+                    f"({info.size_bytes} B) at VMAF >= {need:.2f}"
+                )
+            task.say(f"output not smaller than the input: trying CRF {min(up, hi)}")
+            bigger = cand
+            cand = self._make(task, src, codec, min(up, hi), measurer, info)
+            bigger.discard()
+            if cand.vmaf is not None and cand.vmaf < need:
+                cand.discard()
+                raise CompressionFailed(
+                    f"cannot make the {codec} output smaller than the input at VMAF >= {need:.2f}"
+                )
+        return cand
+
+    def _make(
+        self, task: _Task, src: Path, codec: str, crf: int, measurer: ClipMeasurer, info: ProbeInfo
+    ) -> _Final:
+        """A final candidate at `crf`: the whole-clip probe if there is one, else encode (+ verify)."""
+        s = self.settings
+        probed: Measured | None = measurer.results.get(crf) if measurer.keep_files else None
+        if probed is not None and probed.path is not None and probed.path.is_file():
+            return _Final(crf, probed.path, probed.size_bytes, probed.vmaf, probed.harmonic_mean)
+        if measurer.keep_files:  # whole-clip probing: a new CRF is just another probe
+            m = measurer.measure(crf)
+            assert m.path is not None
+            return _Final(crf, m.path, m.size_bytes, m.vmaf, m.harmonic_mean)
+        out = task.dir / f"final_crf{crf}.mp4"
+        task.say(f"final encode at {codec} CRF {crf}")
+        enc_s = encode(src, out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline)
+        size = out.stat().st_size
+        vmaf = hm = None
+        # time the VMAF of the full clip like the encode (probes tell the ratio of the two)
+        ratio = max((m.vmaf_s / max(m.encode_s, 1e-3) for m in measurer.results.values()), default=1.0)
+        if s.verify and task.deadline.allows(enc_s * ratio * 1.2 + 0.5):
+            task.say(f"verifying CRF {crf} on all {info.frame_count} frames")
+            vmaf, hm, _, _ = VmafMeter(s, task.deadline).score(src, out)
+        elif s.verify:
+            task.say("no time left to verify the final file: answering unverified")
+        return _Final(crf, out, size, vmaf, hm)
+
+
+class _Final:
+    """A candidate output file with its (optional) verification."""
+
+    def __init__(self, crf: int, path: Path, size: int, vmaf: float | None, hm: float | None) -> None:
+        self.crf, self.path, self.size, self.vmaf, self.hm = crf, path, size, vmaf, hm
+        self.stepped = False
+
+    def discard(self) -> None:
+        """Delete the file now (a large clip's candidates add up); the temp dir goes at the end anyway."""
+        self.path.unlink(missing_ok=True)
+
+
+def build_compression_engine(
+    name: Literal["search", "fixed"] | str, settings: CompressionSettings | None = None
+) -> CompressionEngine:
+    """The engine a miner runs: "search" (target-VMAF search) or "fixed" (lazy, one CRF per tier)."""
+    settings = settings or CompressionSettings()
+    if name == "search":
+        return SearchingEngine(settings)
+    if name == "fixed":
+        return FixedCrfEngine(settings)
+    raise ValueError(f"unknown compression engine {name!r} (known: search, fixed)")

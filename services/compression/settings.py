@@ -1,0 +1,121 @@
+"""Settings of the miner's compression engines (a plain pydantic section; the miner config embeds it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Codec = Literal["av1", "hevc", "h264"]
+CODECS: tuple[Codec, ...] = ("av1", "hevc", "h264")
+
+# ffmpeg encoder per task codec, and the CRF scale each encoder accepts.
+ENCODERS: dict[str, str] = {"av1": "libsvtav1", "hevc": "libx265", "h264": "libx264"}
+CRF_LIMITS: dict[str, tuple[int, int]] = {"av1": (1, 63), "hevc": (0, 51), "h264": (0, 51)}
+
+
+class CompressionSettings(BaseModel):
+    """Target-VMAF search and lazy fixed-CRF settings (env prefix `VIDAIO_COMPRESSION__` in the miner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    safety_margin: float = Field(
+        1.5, ge=0.0, le=20.0, description="VMAF points aimed above the task threshold by the search."
+    )
+    max_probes: int = Field(6, ge=1, le=20, description="Most probe encodes (CRF trials) per task.")
+    sample_seconds: float = Field(
+        2.0, gt=0.0, le=60.0, description="Length of each probe sample cut from the clip (seconds)."
+    )
+    n_samples: int = Field(3, ge=1, le=20, description="Probe samples spread evenly over the clip.")
+    full_clip_fraction: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Probe on the whole clip when the samples would cover at least this fraction of it "
+        "(the best probe then is the final file, no re-encode).",
+    )
+    presets: dict[str, str] = Field(
+        default_factory=lambda: {"av1": "8", "hevc": "medium", "h264": "medium"},
+        description="Encoder preset per codec (SVT-AV1 0-13, x265/x264 names).",
+    )
+    threads: int = Field(2, ge=1, le=256, description="Encoder and VMAF threads.")
+    vmaf_model: str = Field("vmaf_v0.6.1neg", description="libvmaf model the validator scores compression with.")
+    validator_frames: int = Field(5, ge=1, le=1000, description="Frames the validator samples for VMAF.")
+    risk_quantile: float = Field(
+        0.05,
+        ge=0.0,
+        le=0.5,
+        description="Quantile of the validator's n-frame harmonic mean that must reach the target.",
+    )
+    verify: bool = Field(True, description="Measure the final file's full VMAF before answering.")
+    verify_margin: float = Field(
+        0.5,
+        ge=0.0,
+        le=20.0,
+        description="The final file must reach threshold + this (else one step down and re-encode).",
+    )
+    crf_ranges: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {"av1": (10, 63), "hevc": (10, 51), "h264": (10, 51)},
+        description="CRF range searched per codec (low, high).",
+    )
+    slope_prior: dict[str, float] = Field(
+        default_factory=lambda: {"av1": 0.6, "hevc": 1.0, "h264": 1.0},
+        description="Expected VMAF points lost per CRF step, before the probes tell.",
+    )
+    conservative_crf: dict[str, int] = Field(
+        default_factory=lambda: {"av1": 24, "hevc": 18, "h264": 18},
+        description="CRF used when the deadline leaves no time to search (safe for the highest tier).",
+    )
+    fixed_crf: dict[int, dict[str, int]] = Field(
+        default_factory=lambda: {
+            85: {"av1": 40, "hevc": 28, "h264": 26},
+            89: {"av1": 35, "hevc": 25, "h264": 23},
+            93: {"av1": 30, "hevc": 22, "h264": 20},
+        },
+        description="Lazy miner: one CRF per threshold tier and codec (also the search's first probe).",
+    )
+    work_dir: Path | None = Field(None, description="Directory for temporary files (default: system temp).")
+
+    @model_validator(mode="after")
+    def _check_tables(self) -> CompressionSettings:
+        for codec, (lo, hi) in self.crf_ranges.items():
+            if codec not in ENCODERS:
+                raise ValueError(f"crf_ranges: unknown codec {codec!r} (known: {', '.join(ENCODERS)})")
+            lim_lo, lim_hi = CRF_LIMITS[codec]
+            if not lim_lo <= lo <= hi <= lim_hi:
+                raise ValueError(f"crf_ranges[{codec}]=({lo}, {hi}) outside {lim_lo}..{lim_hi} or reversed")
+        for name, table in (("presets", self.presets), ("conservative_crf", self.conservative_crf)):
+            for codec in table:
+                if codec not in ENCODERS:
+                    raise ValueError(f"{name}: unknown codec {codec!r}")
+        if not self.fixed_crf:
+            raise ValueError("fixed_crf needs at least one threshold tier")
+        for tier, table in self.fixed_crf.items():
+            for codec, crf in table.items():
+                lim_lo, lim_hi = CRF_LIMITS.get(codec, (0, -1))
+                if not lim_lo <= crf <= lim_hi:
+                    raise ValueError(f"fixed_crf[{tier}][{codec}]={crf} invalid for that codec")
+        return self
+
+    def crf_range(self, codec: str) -> tuple[int, int]:
+        return self.crf_ranges.get(codec, CRF_LIMITS[_known(codec)])
+
+    def preset(self, codec: str) -> str:
+        return self.presets.get(_known(codec), {"av1": "8"}.get(codec, "medium"))
+
+    def tier_crf(self, codec: str, vmaf_threshold: float) -> int:
+        """The fixed CRF of the tier for this threshold: the lowest tier >= threshold (else the top one)."""
+        _known(codec)
+        tiers = sorted(self.fixed_crf)
+        tier = next((t for t in tiers if t >= vmaf_threshold), tiers[-1])
+        table = self.fixed_crf[tier]
+        if codec not in table:
+            raise ValueError(f"fixed_crf tier {tier} has no CRF for codec {codec!r}")
+        return table[codec]
+
+
+def _known(codec: str) -> str:
+    if codec not in ENCODERS:
+        raise ValueError(f"unsupported codec {codec!r} (supported: {', '.join(ENCODERS)})")
+    return codec

@@ -1,0 +1,155 @@
+"""Compression engines on generated clips: validator-side VMAF, output format, deadline, cleanup."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from scoring.media.probe import probe
+from scoring.metrics.vmaf import vmaf_full
+from services.compression import (
+    CompressionFailed,
+    CompressionSettings,
+    DeadlineExceeded,
+    FixedCrfEngine,
+    SearchingEngine,
+    build_compression_engine,
+)
+from services.compression.engine import CompressionEngine
+from tests.media_factory import make_clip
+
+FAST = {"av1": "10", "hevc": "veryfast", "h264": "veryfast"}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s of noisy testsrc2, 192x108 @ 24 fps, high-quality (not lossless) x264: room to compress."""
+    d = tmp_path_factory.mktemp("compression_src")
+    return make_clip(
+        d / "source.mp4", size=(192, 108), fps=24, frames=48, codec="h264", crf=14,
+        pattern="testsrc2", vf="noise=alls=6:allf=t",
+    )  # fmt: skip
+
+
+def fast_settings(work: Path, **kw) -> CompressionSettings:
+    return CompressionSettings(presets=FAST, threads=2, work_dir=work, **kw)
+
+
+def assert_valid_output(out: Path, src: Path, codec: str) -> None:
+    """The validator's §6.4 checks that the engine is responsible for."""
+    ref, got = probe(src), probe(out)
+    assert got.is_mp4
+    assert got.codec == codec, got.codec
+    assert (got.width, got.height) == (ref.width, ref.height)
+    assert got.pix_fmt == "yuv420p"
+    assert got.sar == "1:1"
+    assert abs(got.avg_fps - ref.avg_fps) < 0.3
+    assert got.frame_count == ref.frame_count
+    assert got.size_bytes < ref.size_bytes
+    import av
+
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", ["av1", "hevc"])
+@pytest.mark.parametrize("threshold", [85.0, 89.0, 93.0])
+def test_search_meets_threshold_validator_side_and_shrinks(
+    source: Path, tmp_path: Path, codec: str, threshold: float
+) -> None:
+    work = tmp_path / "work"
+    out = tmp_path / "out.mp4"
+    engine = SearchingEngine(fast_settings(work))
+    messages: list[str] = []
+    outcome = engine.compress(source, out, codec=codec, vmaf_threshold=threshold, progress=messages.append)
+
+    assert_valid_output(out, source, codec)
+    # the strictest reading of what the validator does: harmonic mean over every frame, NEG model
+    check = vmaf_full(source, out, model="vmaf_v0.6.1neg", threads=2)
+    assert len(check.per_frame) == 48
+    assert check.harmonic_mean >= threshold, (check.harmonic_mean, outcome)
+    assert outcome.verified and outcome.vmaf is not None
+    assert outcome.vmaf <= check.harmonic_mean + 1e-6  # the engine's reading is the conservative one
+    assert outcome.size_bytes == out.stat().st_size < outcome.input_size_bytes
+    assert 1 <= len(outcome.probes) <= engine.settings.max_probes
+    assert outcome.crf in {p.crf for p in outcome.probes}
+    assert messages and any("search" in m for m in messages)
+    assert list(work.iterdir()) == [], "temporary files left behind"
+
+
+@pytest.mark.slow
+def test_higher_threshold_never_gives_a_smaller_file(source: Path, tmp_path: Path) -> None:
+    engine = SearchingEngine(fast_settings(tmp_path / "work"))
+    sizes = []
+    for thr in (80.0, 92.0):
+        o = engine.compress(source, tmp_path / f"o{thr:g}.mp4", codec="h264", vmaf_threshold=thr)
+        sizes.append((o.crf, o.size_bytes))
+    assert sizes[0][0] > sizes[1][0] and sizes[0][1] < sizes[1][1]
+
+
+@pytest.mark.slow
+def test_sampled_probing_then_verified_final_encode(source: Path, tmp_path: Path) -> None:
+    # 2 samples of 0.25 s from a 2 s clip: probes run on a lossless cut, the final file is re-encoded
+    settings = fast_settings(tmp_path / "work", sample_seconds=0.25, n_samples=2, full_clip_fraction=0.9)
+    out = tmp_path / "out.mp4"
+    outcome = SearchingEngine(settings).compress(source, out, codec="av1", vmaf_threshold=89.0)
+    assert_valid_output(out, source, "av1")
+    assert outcome.verified
+    assert vmaf_full(source, out, model="vmaf_v0.6.1neg").harmonic_mean >= 89.0
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_fixed_engine_uses_the_tier_crf(source: Path, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "work")
+    engine = build_compression_engine("fixed", settings)
+    assert isinstance(engine, FixedCrfEngine) and isinstance(engine, CompressionEngine)
+    out = tmp_path / "lazy.mp4"
+    outcome = engine.compress(source, out, codec="hevc", vmaf_threshold=88.0)
+    assert outcome.crf == settings.fixed_crf[89]["hevc"]
+    assert outcome.probes == [] and outcome.vmaf is None and not outcome.verified
+    assert_valid_output(out, source, "hevc")
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_unmeetable_deadline_raises_in_time_and_leaves_nothing(tmp_path: Path) -> None:
+    big = make_clip(
+        tmp_path / "big.mp4", size=(320, 180), fps=24, frames=72, codec="h264", crf=12,
+        pattern="mandelbrot", vf="noise=alls=8:allf=t",
+    )  # fmt: skip
+    work = tmp_path / "work"
+    out = tmp_path / "out.mp4"
+    settings = CompressionSettings(presets={"hevc": "veryslow"}, threads=1, work_dir=work)
+    engine = SearchingEngine(settings)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        engine.compress(big, out, codec="hevc", vmaf_threshold=89.0, deadline=started + 0.5)
+    assert time.monotonic() - started < 3.0
+    assert not out.exists()
+    assert list(work.iterdir()) == []
+    assert not list(tmp_path.glob(".*partial"))
+    # a deadline already in the past fails before any work
+    with pytest.raises(DeadlineExceeded):
+        engine.compress(big, out, codec="hevc", vmaf_threshold=89.0, deadline=time.monotonic() - 1)
+    assert list(work.iterdir()) == []
+
+
+def test_bad_tasks_fail_with_a_reason(tmp_path: Path) -> None:
+    engine = SearchingEngine(fast_settings(tmp_path / "work"))
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(CompressionFailed, match="not a usable video"):
+        engine.compress(missing, tmp_path / "o.mp4", codec="av1", vmaf_threshold=89.0)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(CompressionFailed, match="not a usable video"):
+        engine.compress(junk, tmp_path / "o.mp4", codec="av1", vmaf_threshold=89.0)
+    with pytest.raises(CompressionFailed, match="unsupported codec"):
+        engine.compress(junk, tmp_path / "o.mp4", codec="vp9", vmaf_threshold=89.0)
+    with pytest.raises(CompressionFailed, match="threshold"):
+        engine.compress(junk, tmp_path / "o.mp4", codec="av1", vmaf_threshold=100.0)
+    assert not (tmp_path / "o.mp4").exists()
+    with pytest.raises(ValueError, match="unknown compression engine"):
+        build_compression_engine("magic")
