@@ -137,7 +137,7 @@ class MinerClient:
             try:
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.aiter_bytes():  # decoded: the cap also bounds decompression
                     size += len(chunk)
                     if size > self._max_response_bytes:
                         raise _TooLarge(resp.status_code)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from bittensor import http_auth
-from conftest import Miner, start_miner, upscaling_task
+from transport_support import Miner, start_miner, upscaling_task
 
 from vidaio.chain.port import MetagraphSnapshot
 from vidaio.transport.client import MinerClient
@@ -162,7 +162,7 @@ async def test_capabilities_requires_signature(miner: Miner, wallets: dict[str, 
 
 
 async def test_metagraph_unavailable_is_503(wallets: dict[str, Any]) -> None:
-    async for m in start_miner(wallets, None):
+    async with start_miner(wallets, None) as m:
         body = upscaling_task().model_dump_json().encode()
         resp = await post(m, body, signed(wallets["v_high"], body, m.hotkey))
         assert_refusal(resp, 503, "metagraph_unavailable")
@@ -172,7 +172,7 @@ async def test_metagraph_unavailable_is_503(wallets: dict[str, Any]) -> None:
 async def test_metagraph_refresh_picks_up_new_stake(wallets: dict[str, Any], snapshot: MetagraphSnapshot) -> None:
     import asyncio
 
-    async for m in start_miner(wallets, snapshot, metagraph_refresh_s=0.05):
+    async with start_miner(wallets, snapshot, metagraph_refresh_s=0.05) as m:
         body = upscaling_task("a").model_dump_json().encode()
         assert (await post(m, body, signed(wallets["low_stake"], body, m.hotkey))).status_code == 403
         raised = tuple(n.model_copy(update={"stake": 10_000.0}) for n in snapshot.neurons)

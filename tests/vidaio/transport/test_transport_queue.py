@@ -1,0 +1,106 @@
+"""The stake-ordered admission queue: unit behaviour and through a real server (429, priority)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from transport_support import RecordingHandler, start_miner, upscaling_task
+
+from vidaio.chain.port import MetagraphSnapshot
+from vidaio.transport.admission import QueueFull, StakeQueue
+from vidaio.transport.client import MinerClient
+
+
+async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def test_queue_grants_highest_priority_first_and_fifo_on_ties() -> None:
+    q = StakeQueue(max_concurrency=1, max_queue=10)
+    await q.acquire(0)  # occupy the only slot
+    order: list[str] = []
+
+    async def worker(name: str, prio: float) -> None:
+        await q.acquire(prio)
+        order.append(name)
+        q.release()
+
+    tasks = []
+    for name, prio in [("low", 1), ("high", 100), ("mid-a", 50), ("mid-b", 50)]:
+        tasks.append(asyncio.create_task(worker(name, prio)))
+        await wait_until(lambda n=len(tasks): q.waiting == n)
+    q.release()
+    await asyncio.gather(*tasks)
+    assert order == ["high", "mid-a", "mid-b", "low"]
+    assert q.active == 0 and q.waiting == 0
+
+
+async def test_queue_full_raises_and_cancelled_waiter_leaves() -> None:
+    q = StakeQueue(max_concurrency=1, max_queue=1)
+    await q.acquire(1)
+    waiter = asyncio.create_task(q.acquire(5))
+    await wait_until(lambda: q.waiting == 1)
+    with pytest.raises(QueueFull):
+        await q.acquire(1000)  # even a big stake cannot jump a full line
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert q.waiting == 0
+    q.release()
+    assert q.active == 0
+    await asyncio.wait_for(q.acquire(1), 1)  # slot is free again
+    assert q.active == 1
+
+
+async def test_queue_rejects_bad_bounds() -> None:
+    with pytest.raises(ValueError):
+        StakeQueue(0, 1)
+
+
+async def test_full_queue_is_429(wallets: dict[str, Any], snapshot: MetagraphSnapshot) -> None:
+    gate = asyncio.Event()
+    handler = RecordingHandler(gate=gate)
+    async with start_miner(wallets, snapshot, handler, max_concurrency=1, max_queue=1) as m:
+        queue = m.app.state.queue
+        async with MinerClient(wallets["v_high"].hotkey) as client:
+            first = asyncio.create_task(client.send_task(m.axon, m.hotkey, upscaling_task("q1"), 10))
+            await wait_until(lambda: len(handler.seen) == 1)
+            second = asyncio.create_task(client.send_task(m.axon, m.hotkey, upscaling_task("q2"), 10))
+            await wait_until(lambda: queue.waiting == 1)
+            third = await client.send_task(m.axon, m.hotkey, upscaling_task("q3"), 10)
+            assert third.kind == "refused" and third.status_code == 429, third
+            assert "queue is full" in third.reason
+            gate.set()
+            results = await asyncio.gather(first, second)
+        assert [r.kind for r in results] == ["ok", "ok"]
+        assert [t for t, _ in handler.seen] == ["q1", "q2"]
+
+
+async def test_contended_queue_serves_higher_stake_first(wallets: dict[str, Any], snapshot: MetagraphSnapshot) -> None:
+    gate = asyncio.Event()
+    handler = RecordingHandler(gate=gate)
+    async with start_miner(wallets, snapshot, handler, max_concurrency=1, max_queue=8) as m:
+        queue = m.app.state.queue
+        clients = {n: MinerClient(wallets[n].hotkey) for n in ("v_low", "v_mid", "v_high")}
+        try:
+            first = asyncio.create_task(clients["v_low"].send_task(m.axon, m.hotkey, upscaling_task("busy"), 10))
+            await wait_until(lambda: len(handler.seen) == 1)
+            pending = []
+            for i, name in enumerate(["v_low", "v_mid", "v_high"]):  # arrive lowest stake first
+                task = upscaling_task(f"from-{name}")
+                pending.append(asyncio.create_task(clients[name].send_task(m.axon, m.hotkey, task, 10)))
+                await wait_until(lambda i=i: queue.waiting == i + 1)
+            gate.set()
+            results = await asyncio.gather(first, *pending)
+        finally:
+            for c in clients.values():
+                await c.close()
+        assert all(r.kind == "ok" for r in results), results
+        assert [t for t, _ in handler.seen] == ["busy", "from-v_high", "from-v_mid", "from-v_low"]
