@@ -268,6 +268,11 @@ async def check_url(url: str, cfg: FetchConfig) -> _Target:
 # ---------------------------------------------------------------------------- streaming
 
 
+def redact(url: str) -> str:
+    """The URL without query and fragment (presigned signatures stay out of the logs)."""
+    return url.split("?", 1)[0].split("#", 1)[0][:300]
+
+
 def _host_header(t: _Target) -> str:
     h = f"[{t.host}]" if ":" in t.host else t.host
     default = 443 if t.scheme == "https" else 80
@@ -302,7 +307,7 @@ async def _fetch_hops(url: str, tmp: Path, cap: int, cfg: FetchConfig, client: h
             "Accept-Encoding": "identity",
         }
         ext = {"sni_hostname": t.host} if (t.scheme == "https" and t.is_name) else {}
-        logger.debug("fetch hop {}: {} via {}", hop, current, t.ip)
+        logger.debug("fetch hop {}: {} via {}", hop, redact(current), t.ip)
         async with client.stream("GET", _pinned_url(t), headers=headers, extensions=ext) as resp:
             if resp.status_code in REDIRECT_CODES:
                 location = resp.headers.get("location")
@@ -375,7 +380,7 @@ async def fetch(url: str, dest: Path, *, max_bytes: int | None = None, cfg: Fetc
     except FetchError as exc:
         if exc.url is None:
             exc.url = url
-        logger.warning("fetch refused/failed ({}): {} [{}]", exc.reason, exc.detail, url[:200])
+        logger.warning("fetch refused/failed ({}): {} [{}]", exc.reason, exc.detail, redact(url))
         raise
     finally:
         if not ok:

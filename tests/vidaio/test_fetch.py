@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import vidaio.fetch as fetch_mod
-from vidaio.fetch import FetchConfig, FetchError, address_refusal, fetch, parse_ip_host
+from vidaio.fetch import FetchConfig, FetchError, address_refusal, fetch, parse_ip_host, redact
 
 ALLOW_LOCAL = FetchConfig(allow_hosts=["127.0.0.1"], connect_timeout_s=2, read_timeout_s=5, total_timeout_s=10)
 
@@ -187,6 +187,10 @@ def test_address_classification_of_embedded_ipv4() -> None:
     assert address_refusal(ip("fec0::1")) == "private_address"  # deprecated site-local
 
 
+def test_redact_drops_the_query() -> None:
+    assert redact("https://h:9/b/k.mp4?X-Amz-Signature=secret#f") == "https://h:9/b/k.mp4"
+
+
 def test_odd_ipv4_notations_normalise_like_inet_aton() -> None:
     assert parse_ip_host("2130706433") == ipaddress.IPv4Address("127.0.0.1")
     assert parse_ip_host("0177.0.0.1") == ipaddress.IPv4Address("127.0.0.1")
@@ -235,15 +239,18 @@ async def test_dns_failure_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 async def test_download_ok_with_sha256_and_atomic_replace(server: TestServer, tmp_path: Path) -> None:
     dest = tmp_path / "out.mp4"
     dest.write_bytes(b"previous")
-    res = await fetch(f"{server.base}/ok/300000", dest, max_bytes=300000, cfg=ALLOW_LOCAL)
+    query = "X-Amz-Credential=test%2F20260101%2Fus-east-1&X-Amz-Expires=60&X-Amz-Signature=ab+c%3D"
+    res = await fetch(f"{server.base}/ok/300000?{query}", dest, max_bytes=300000, cfg=ALLOW_LOCAL)
     data = body_of(300000)
     assert res.sha256 == hashlib.sha256(data).hexdigest() and res.size == 300000
     assert dest.read_bytes() == data
     assert res.path == dest and res.content_type == "video/mp4" and res.redirects == 0
-    assert res.final_url == f"{server.base}/ok/300000"
+    assert res.final_url == f"{server.base}/ok/300000?{query}"
     assert only_file(tmp_path) == ["out.mp4"]
-    # the request carried the right Host header and asked for an unencoded body
-    _, headers = server.requests[-1]
+    # the request target is byte-identical (a presigned signature covers it), the Host header is
+    # the URL's host:port, and the body was asked for unencoded
+    target, headers = server.requests[-1]
+    assert target == f"/ok/300000?{query}"
     assert headers["host"] == f"127.0.0.1:{server.port}" and headers["accept-encoding"] == "identity"
 
 
