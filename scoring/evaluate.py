@@ -204,8 +204,8 @@ def evaluate_compression(
         seen_urls=seen_urls,
         identical_check_frames=metrics_cfg.identical_check_frames,
     )
-    if result.probe is not None:
-        v.compressed_size = result.probe.size_bytes
+    if dist_p.is_file():
+        v.compressed_size = dist_p.stat().st_size
     if _apply_validation(v, result):
         try:
             note("scoring VMAF")

@@ -10,7 +10,7 @@ from scoring.compression import compression_score
 from scoring.config import ScoringConfig
 from scoring.evaluate import BadReferenceError, evaluate_compression, evaluate_upscaling
 from scoring.metrics.config import MetricsConfig
-from scoring.metrics.pieapp import PieAppMetric
+from scoring.metrics.pieapp import PieAppMetric, get_metric
 from scoring.metrics.vmaf import sample_frame_indices, vmaf_frames
 from scoring.upscaling import upscaling_score
 from tests.media_factory import make_clip, reencode
@@ -117,14 +117,15 @@ def test_metric_failure_scores_zero_with_reason(comp: dict[str, Path], tmp_path:
 # -- upscaling -----------------------------------------------------------------------------
 
 
+# a path that never exists: random weights without any download attempt; the same settings as the
+# CLI test, so the process-wide metric (get_metric) is built once for both
+ABSENT_WEIGHTS = Path("/nonexistent/vidaio-tests/pieapp-absent.pth")
+
+
 @pytest.fixture(scope="module")
-def pieapp(tmp_path_factory: pytest.TempPathFactory) -> PieAppMetric:
-    cfg = MetricsConfig(
-        pieapp_weights_path=tmp_path_factory.mktemp("w") / "absent.pth",
-        allow_random_weights=True,
-        pieapp_device="cpu",
-    )
-    return PieAppMetric.from_config(cfg)
+def pieapp() -> PieAppMetric:
+    cfg = MetricsConfig(pieapp_weights_path=ABSENT_WEIGHTS, allow_random_weights=True, pieapp_device="cpu")
+    return get_metric(cfg)
 
 
 @pytest.fixture(scope="module")

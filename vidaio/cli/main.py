@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import vidaio.cli.score_clips  # noqa: F401  (registers commands)
 from vidaio.cli.db import db_app
 from vidaio.cli.plot import plot_app
 from vidaio.cli.score import score_app
