@@ -177,6 +177,10 @@ async def test_metagraph_refresh_picks_up_new_stake(wallets: dict[str, Any], sna
         assert (await post(m, body, signed(wallets["low_stake"], body, m.hotkey))).status_code == 403
         raised = tuple(n.model_copy(update={"stake": 10_000.0}) for n in snapshot.neurons)
         m.chain.snapshot = snapshot.model_copy(update={"neurons": raised})
-        await asyncio.sleep(0.3)
+        calls = m.chain.metagraph_calls
+        for _ in range(500):  # wait for two background refreshes (0.05 s apart), robust to a loaded machine
+            if m.chain.metagraph_calls >= calls + 2:
+                break
+            await asyncio.sleep(0.01)
         body = upscaling_task("b").model_dump_json().encode()
         assert (await post(m, body, signed(wallets["low_stake"], body, m.hotkey))).status_code == 200
