@@ -254,4 +254,4 @@ def upgrade(db: Path | None = DB_OPTION) -> None:
         revision = upgrade_to_head(cfg.path, busy_timeout_ms=cfg.busy_timeout_ms)
     except (SchemaError, SQLAlchemyError) as exc:
         raise fail(f"upgrade of {cfg.path} failed: {exc}") from None
-    Console().print(f"{cfg.path}: schema at revision {revision}")
+    typer.echo(f"{cfg.path}: schema at revision {revision}")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from scoring.compression import compression_score
 from scoring.config import ScoringConfig
@@ -169,7 +168,7 @@ def _leaderboard_rows(engine: Any, task: TaskOpt | None) -> list[dict[str, Any]]
 
 
 def _done(out: Path) -> None:
-    Console().print(f"wrote {out}")
+    typer.echo(f"wrote {out}")
 
 
 @plot_app.command("curves")

@@ -33,6 +33,7 @@ def alembic_config(db_path: Path | str, *, busy_timeout_ms: int = 15_000) -> Con
     # '%' is alembic's interpolation character: escape it in paths.
     cfg.set_main_option("sqlalchemy.url", sqlite_url(Path(db_path).expanduser()).replace("%", "%%"))
     cfg.attributes["busy_timeout_ms"] = busy_timeout_ms
+    cfg.attributes["db_path"] = str(Path(db_path).expanduser())
     return cfg
 
 

@@ -20,6 +20,8 @@ target_metadata = Base.metadata
 
 
 def _db_path() -> str:
+    if config.attributes.get("db_path"):
+        return str(config.attributes["db_path"])
     x_db = context.get_x_argument(as_dictionary=True).get("db")
     if x_db:
         return x_db
