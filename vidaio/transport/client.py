@@ -118,20 +118,21 @@ class MinerClient:
 
     async def _request(
         self, method: str, axon: str, path: str, miner_hotkey: str, body: bytes, deadline_s: float
-    ) -> tuple[int, bytes] | DispatchResult:
-        """Send one signed request; (status, body) or a DispatchResult for transport failures."""
+    ) -> tuple[int, bytes, float] | DispatchResult:
+        """Send one signed request: (status, body, elapsed_s) or a DispatchResult for transport failures.
+
+        Waiting for a local concurrency slot is not charged to the miner: the deadline clock and the
+        signature's nonce both start once the slot is held (a nonce signed earlier could go stale).
+        """
         from bittensor import http_auth
 
-        started = time.monotonic()
         try:
             url = axon_base_url(axon) + path
         except ValueError as exc:
             return DispatchResult(kind="error", reason=str(exc))
-        headers = http_auth.sign(self._keypair, method=method, path=path, body=body, receiver_ss58=miner_hotkey)
-        headers["Content-Type"] = "application/json"
         timeout = httpx.Timeout(deadline_s, connect=min(self._connect_timeout, deadline_s))
 
-        async def send() -> tuple[int, bytes]:
+        async def send(headers: dict[str, str]) -> tuple[int, bytes]:
             req = self._http.build_request(method, url, content=body if body else None, headers=headers, timeout=timeout)
             resp = await self._http.send(req, stream=True)
             try:
@@ -146,51 +147,52 @@ class MinerClient:
             finally:
                 await resp.aclose()
 
-        try:
-            async with self._sem:
-                remaining = deadline_s - (time.monotonic() - started)
-                if remaining <= 0:
-                    raise TimeoutError
-                return await asyncio.wait_for(send(), remaining)
-        except (TimeoutError, httpx.TimeoutException):
-            return DispatchResult(kind="timeout", reason=f"no answer within {deadline_s:g}s", elapsed_s=_since(started))
-        except _TooLarge as exc:
-            return DispatchResult(
-                kind="invalid", status_code=exc.status, elapsed_s=_since(started),
-                reason=f"response exceeds {self._max_response_bytes} bytes",
-            )
-        except httpx.HTTPError as exc:
-            return DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:300], elapsed_s=_since(started))
+        async with self._sem:
+            started = time.monotonic()
+            try:
+                headers = http_auth.sign(self._keypair, method=method, path=path, body=body, receiver_ss58=miner_hotkey)
+                headers["Content-Type"] = "application/json"
+                status, raw = await asyncio.wait_for(send(headers), deadline_s)
+                return status, raw, _since(started)
+            except (TimeoutError, httpx.TimeoutException):
+                return DispatchResult(kind="timeout", reason=f"no answer within {deadline_s:g}s", elapsed_s=_since(started))
+            except _TooLarge as exc:
+                return DispatchResult(
+                    kind="invalid", status_code=exc.status, elapsed_s=_since(started),
+                    reason=f"response exceeds {self._max_response_bytes} bytes",
+                )
+            except httpx.HTTPError as exc:
+                return DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:300], elapsed_s=_since(started))
 
     async def capabilities(self, axon: str, hotkey: str, deadline_s: float = 5.0) -> DispatchResult:
-        started = time.monotonic()
         got = await self._request("GET", axon, "/capabilities", hotkey, b"", deadline_s)
         if isinstance(got, DispatchResult):
             return got
-        status, body = got
+        status, body, elapsed = got
         if status != 200:
-            return DispatchResult(kind="refused", status_code=status, reason=_reason(body), elapsed_s=_since(started))
+            return DispatchResult(kind="refused", status_code=status, reason=_reason(body), elapsed_s=elapsed)
         try:
             caps = Capabilities.model_validate_json(body)
         except ValidationError as exc:
             return DispatchResult(
                 kind="invalid", status_code=status, reason=f"bad capabilities: {exc.error_count()} error(s)",
-                elapsed_s=_since(started),
+                elapsed_s=elapsed,
             )
-        return DispatchResult(kind="ok", result=caps, status_code=status, elapsed_s=_since(started))
+        return DispatchResult(kind="ok", result=caps, status_code=status, elapsed_s=elapsed)
 
     async def send_task(
         self, axon: str, miner_hotkey: str, task: UpscalingTask | CompressionTask, deadline_s: float
     ) -> DispatchResult:
-        """POST the task to the miner's endpoint and classify the answer (never raises)."""
-        started = time.monotonic()
+        """POST the task to the miner's endpoint and classify the answer (never raises).
+
+        `deadline_s` bounds the request once it holds a concurrency slot; `elapsed_s` is the miner's time.
+        """
         body = task.model_dump_json().encode()
         got = await self._request("POST", axon, task_path(task_type_of(task)), miner_hotkey, body, deadline_s)
         if isinstance(got, DispatchResult):
             logger.debug("task {} -> {}: {} ({})", task.task_id, axon, got.kind, got.reason)
             return got
-        status, raw = got
-        elapsed = _since(started)
+        status, raw, elapsed = got
         parsed: TaskResult | TaskError | None
         try:
             parsed = parse_task_response(raw)

@@ -140,3 +140,21 @@ async def test_handler_past_task_deadline_is_504_task_error(wallets: dict[str, A
             res = await client.send_task(m.axon, m.hotkey, upscaling_task("late", deadline_s=0.2), 3)
         assert res.kind == "refused" and res.status_code == 504
         assert res.result is not None and res.result.task_id == "late" and "deadline" in res.reason
+
+
+async def test_local_slot_wait_is_not_charged_to_the_miner(wallets: dict[str, Any]) -> None:
+    nonces: list[int] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonces.append(int(request.headers["X-Bittensor-Nonce"]))
+        await asyncio.sleep(0.3)
+        tid = request.content.split(b'"task_id":"')[1].split(b'"')[0].decode()
+        return httpx.Response(200, json={"task_id": tid, "output_url": "http://h/x.mp4", "processing_time_s": 0})
+
+    async with MinerClient(wallets["v_high"].hotkey, max_concurrency=1, transport=httpx.MockTransport(handle)) as c:
+        results = await asyncio.gather(*(c.send_task("127.0.0.1:9", "5F", upscaling_task(f"t{i}"), 1.0)
+                                         for i in range(4)))  # 1.2 s in total, 1 s deadline each
+    assert [r.kind for r in results] == ["ok"] * 4
+    assert all(0.25 < r.elapsed_s < 1.0 for r in results)
+    gaps = [b - a for a, b in zip(nonces, nonces[1:], strict=False)]
+    assert all(g >= 0.25e9 for g in gaps)  # each request signed when it was actually sent
