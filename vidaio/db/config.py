@@ -12,7 +12,7 @@ DEFAULT_DB_PATH = Path("~/.vidaio/validator.db")
 class DbConfig(BaseModel):
     """Where the validator keeps its state and how the SQLite file is used."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     path: Path = Field(
         DEFAULT_DB_PATH,

@@ -99,8 +99,7 @@ def test_writer_killed_inside_record_result(db_cfg: DbConfig, scoring_cfg: Scori
     assert sum(counts.values()) == pause_at
     assert "K-9" not in {r.task_id for r in history_rows(path)}
 
-    sys.path.insert(0, str(WORKER.parent))
-    from db_worker import result  # the very result the killed writer was recording
+    from db_worker import result  # the very result the killed writer was recording (same dir on sys.path)
 
     repo = Repository.open(db_cfg, scoring_cfg)
     try:
