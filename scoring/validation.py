@@ -228,6 +228,11 @@ def _reference_digests(path: str, size: int, mtime_ns: int, indices: tuple[int, 
     return decode_pass(path, set(indices))
 
 
+def clear_reference_cache() -> None:
+    """Forget cached reference decode passes (benchmarks, tests)."""
+    _reference_digests.cache_clear()
+
+
 def reference_digests(path: str | Path, indices: Sequence[int]) -> DecodePass:
     """Decode pass of a reference, cached per (file, size, mtime, indices): many responses share one."""
     st = os.stat(path)

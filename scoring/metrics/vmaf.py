@@ -5,7 +5,8 @@ frame number with `select`, and keeps frame i's value. vmaf_v0.6.1's motion feat
 min(SAD(i-1, i), SAD(i, i+1)) on the reference, 0 for the first frame and SAD(i-1, i) for the last,
 so with w >= 1 each kept value equals what a full-clip run gives at i (frame 0 and the last frame
 are handled by the window simply being clipped at the clip's ends). Frames are never concatenated
-across windows into one scored frame: the values kept always have their true neighbours.
+across windows into one scored frame: the values kept always have their true neighbours. Both
+streams are trimmed after the last window, so ffmpeg stops decoding there.
 
 Timestamps: miners pick the container, and ffmpeg's framesync pairs frames by timestamp, so both
 inputs are re-timed by frame number after selection (`settb=1/25,setpts=N`, i.e. the SPEC's
@@ -183,7 +184,8 @@ def vmaf_frames(
     rows = _run_libvmaf(
         ref_p,
         dist_p,
-        pre=f"select='{_select_expr(frames)}'",
+        # trim ends both streams after the last window: ffmpeg then stops decoding them
+        pre=f"trim=end_frame={frames[-1] + 1},select='{_select_expr(frames)}'",
         model=model,
         threads=threads,
         timeout_s=timeout_s,
