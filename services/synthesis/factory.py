@@ -116,7 +116,8 @@ class TaskFactory:
         self._inflight: dict[Recipe, int] = {}
         self._waiting: dict[Recipe, int] = {}
         self._errors: dict[Recipe, str] = {}
-        self._failures = 0
+        self._failures: dict[Recipe, int] = {}
+        self._retry_at: dict[Recipe, float] = {}
         self._rr = 0
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -219,6 +220,11 @@ class TaskFactory:
         with self._cond:
             return {str(r): (len(self._ready[r]), self._inflight[r]) for r in self._recipes}
 
+    def errors(self) -> dict[str, str]:
+        """{recipe: last production error} for recipes whose last attempt failed."""
+        with self._cond:
+            return {str(r): e for r, e in self._errors.items()}
+
     def ready_total(self) -> int:
         with self._cond:
             return sum(len(q) for q in self._ready.values())
@@ -233,18 +239,24 @@ class TaskFactory:
         self._ready[recipe] = deque()
         self._inflight[recipe] = 0
         self._waiting[recipe] = 0
+        self._failures[recipe] = 0
+        self._retry_at[recipe] = 0.0
 
     def _next_recipe(self) -> Recipe | None:
-        """Under the lock: the recipe to make next (waits while all are full); None once closed."""
+        """Under the lock: the recipe to make next, waiting while every recipe is full or backing
+        off after a failure (a failing recipe never blocks the others); None once closed."""
         while not self._closed:
+            now = time.monotonic()
             room = [r for r in self._recipes if len(self._ready[r]) + self._inflight[r] < self.max_ready]
-            urgent = [r for r in room if self._waiting[r] > self._inflight[r]]
+            eligible = [r for r in room if self._retry_at[r] <= now]
+            urgent = [r for r in eligible if self._waiting[r] > self._inflight[r]]
             if urgent:
                 return urgent[0]
-            if room:
-                self._rr = (self._rr + 1) % len(room)
-                return room[self._rr]
-            self._cond.wait()
+            if eligible:
+                self._rr = (self._rr + 1) % len(eligible)
+                return eligible[self._rr]
+            backoff = [self._retry_at[r] - now for r in room]
+            self._cond.wait(min(backoff) if backoff else None)
         return None
 
     def _prepare(self, recipe: Recipe, seed: int) -> Prepared:
@@ -278,12 +290,11 @@ class TaskFactory:
                 with self._cond:
                     self._inflight[recipe] -= 1
                     self._errors[recipe] = str(exc)
-                    self._failures += 1
-                    delay = min(self.retry_delay_s * 2 ** (self._failures - 1), self.max_retry_delay_s)
+                    self._failures[recipe] += 1
+                    delay = min(self.retry_delay_s * 2 ** (self._failures[recipe] - 1), self.max_retry_delay_s)
+                    self._retry_at[recipe] = time.monotonic() + delay
                     self._cond.notify_all()
                 logger.error("task synthesis failed for {} (seed {}): {}; retrying in {:.1f} s", recipe, seed, exc, delay)
-                if self._stop.wait(delay):
-                    return
                 continue
             with self._cond:
                 self._inflight[recipe] -= 1
@@ -292,6 +303,6 @@ class TaskFactory:
                     return
                 self._ready[recipe].append(task)
                 self._errors.pop(recipe, None)
-                self._failures = 0
+                self._failures[recipe] = 0
                 self._cond.notify_all()
             logger.debug("prepared {} (seed {}) in {:.1f} s", recipe, seed, time.monotonic() - started)
