@@ -1,0 +1,25 @@
+"""Upscaling engines for the miner (SPEC §4, §6.4): ``lanczos`` (ffmpeg) and ``model`` (torch SR).
+
+    engine = build_engine(UpscaleSettings(engine="model"))
+    outcome = engine.upscale(src, dst, scale=2, target=(1920, 1080), deadline=time.monotonic() + 60)
+
+Importing this package does not import torch; the model engine does when it is built.
+"""
+
+from services.upscaling.base import (
+    DeadlineExceeded,
+    UpscaleError,
+    UpscaleOutcome,
+    UpscaleSettings,
+    UpscalingEngine,
+    build_engine,
+)
+
+__all__ = [
+    "DeadlineExceeded",
+    "UpscaleError",
+    "UpscaleOutcome",
+    "UpscaleSettings",
+    "UpscalingEngine",
+    "build_engine",
+]
