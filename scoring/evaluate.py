@@ -202,7 +202,6 @@ def evaluate_compression(
         seen_sha256=seen_sha256,
         url=url,
         seen_urls=seen_urls,
-        identical_check_frames=metrics_cfg.identical_check_frames,
     )
     if dist_p.is_file():
         v.compressed_size = dist_p.stat().st_size
@@ -288,7 +287,6 @@ def evaluate_upscaling(
         seen_sha256=seen_sha256,
         url=url,
         seen_urls=seen_urls,
-        identical_check_frames=metrics_cfg.identical_check_frames,
     )
     if _apply_validation(v, result):
         try:

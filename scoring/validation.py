@@ -6,9 +6,10 @@ of the response, and the identity checks against the reference.
 
 Identity checks (both are done):
 - byte-identical: the response's sha256 equals the reference file's sha256;
-- stream-identical: the response has the reference's frame count and resolution and the Y planes
-  of `identical_check_frames` evenly spaced frames are bit-identical to the reference's (so a
-  remux of the reference into another container is caught).
+- stream-identical: the response's video packets carry the same bytes as the reference's
+  (`ProbeInfo.stream_sha256`, computed during the probe's demux pass at no extra cost), so a remux
+  of the reference into another container or with other metadata is caught. A re-encode is not
+  stream-identical; it is judged by the metrics like any other answer.
 A duplicate submission is a sha256 (or URL) already seen for the same task; the caller supplies
 what it has seen and records `ValidationResult.sha256`.
 """
@@ -16,17 +17,15 @@ what it has seen and records `ValidationResult.sha256`.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 
 from loguru import logger
 
-from scoring.media.frames import DecodeError, iter_frames, y_plane
+from scoring.media.frames import DecodeError, iter_frames
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
 
@@ -193,50 +192,21 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def identity_indices(n_frames: int, k: int) -> tuple[int, ...]:
-    """`k` evenly spaced frame indices over [0, n_frames) (first and last included), deduplicated."""
-    if n_frames <= 0:
-        return ()
-    if k <= 1 or n_frames == 1:
-        return (0,)
-    return tuple(sorted({round(j * (n_frames - 1) / (k - 1)) for j in range(k)}))
-
-
 @dataclass(frozen=True)
 class DecodePass:
     frames: int
     error: str | None
-    y_digests: dict[int, str]
 
 
-def decode_pass(path: str | Path, digest_at: Collection[int] = ()) -> DecodePass:
-    """Decode every frame; count them, note the first error, hash the Y planes at `digest_at`."""
+def decode_pass(path: str | Path) -> DecodePass:
+    """Decode every frame; count them and note the first error."""
     n = 0
-    digests: dict[int, str] = {}
     try:
-        for frame in iter_frames(path):
-            if n in digest_at:
-                digests[n] = hashlib.sha256(y_plane(frame).tobytes()).hexdigest()
+        for _ in iter_frames(path):
             n += 1
     except DecodeError as exc:
-        return DecodePass(n, str(exc), digests)
-    return DecodePass(n, None, digests)
-
-
-@lru_cache(maxsize=64)
-def _reference_digests(path: str, size: int, mtime_ns: int, indices: tuple[int, ...]) -> DecodePass:
-    return decode_pass(path, set(indices))
-
-
-def clear_reference_cache() -> None:
-    """Forget cached reference decode passes (benchmarks, tests)."""
-    _reference_digests.cache_clear()
-
-
-def reference_digests(path: str | Path, indices: Sequence[int]) -> DecodePass:
-    """Decode pass of a reference, cached per (file, size, mtime, indices): many responses share one."""
-    st = os.stat(path)
-    return _reference_digests(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, tuple(indices))
+        return DecodePass(n, str(exc))
+    return DecodePass(n, None)
 
 
 def validate_output(
@@ -248,18 +218,20 @@ def validate_output(
     seen_sha256: Collection[str] = (),
     url: str | None = None,
     seen_urls: Collection[str] = (),
-    identical_check_frames: int = 8,
 ) -> ValidationResult:
-    """Validate one response file against `expected` and, if given, the reference it must differ from."""
+    """Validate one response file against `expected` and, if given, the reference it must differ from.
+
+    `reference` may be a path or its `ProbeInfo` (probed with `count_frames=True`, so that it has
+    `stream_sha256`). The full decode pass is skipped when the file is already refused for its
+    size, resolution or for being the reference (decoding it would only cost time).
+    """
     started = time.monotonic()
     path = Path(distorted)
     if not path.is_file():
         return ValidationResult((Failure(Reason.NOT_A_VIDEO, f"{path}: no such file"),))
-    if path.stat().st_size == 0:
-        return ValidationResult(
-            (Failure(Reason.EMPTY_FILE, "file is empty (0 bytes)"),), sha256=file_sha256(path)
-        )
     digest = file_sha256(path)
+    if path.stat().st_size == 0:
+        return ValidationResult((Failure(Reason.EMPTY_FILE, "file is empty (0 bytes)"),), sha256=digest)
     dup: list[Failure] = []
     if digest in seen_sha256:
         dup.append(
@@ -273,23 +245,21 @@ def validate_output(
         return ValidationResult((Failure(Reason.NOT_A_VIDEO, str(exc)), *dup), sha256=digest)
 
     failures = check_output(info, expected)
-    ref_path = Path(reference.path) if isinstance(reference, ProbeInfo) else reference
-    if ref_path is not None:
-        ref_sha = reference_sha256 or file_sha256(ref_path)
-        if digest == ref_sha:
+    if reference is not None:
+        ref_info = reference if isinstance(reference, ProbeInfo) else probe(reference)
+        if digest == (reference_sha256 or file_sha256(ref_info.path)):
             failures.append(Failure(Reason.SAME_AS_REFERENCE, "byte-identical to the reference"))
+        elif info.stream_sha256 and info.stream_sha256 == ref_info.stream_sha256:
+            failures.append(
+                Failure(
+                    Reason.SAME_AS_REFERENCE, "stream-identical to the reference (same coded video packets)"
+                )
+            )
 
-    skip_decode = any(f.reason in (Reason.OVERSIZED, Reason.WRONG_RESOLUTION) for f in failures)
     decoded: int | None = None
-    if not skip_decode:
-        ref_pass: DecodePass | None = None
-        digest_at: tuple[int, ...] = ()
-        if ref_path is not None and not any(f.reason == Reason.SAME_AS_REFERENCE for f in failures):
-            ref_info = reference if isinstance(reference, ProbeInfo) else probe(ref_path)
-            if (ref_info.width, ref_info.height) == (info.width, info.height):
-                digest_at = identity_indices(ref_info.frame_count, identical_check_frames)
-                ref_pass = reference_digests(ref_path, digest_at)
-        dp = decode_pass(path, set(digest_at))
+    refused = (Reason.OVERSIZED, Reason.WRONG_RESOLUTION, Reason.SAME_AS_REFERENCE)
+    if not any(f.reason in refused for f in failures):
+        dp = decode_pass(path)
         decoded = dp.frames
         if dp.error:
             failures.append(Failure(Reason.DECODE_ERROR, f"{dp.error} (after {dp.frames} frames)"))
@@ -300,27 +270,13 @@ def validate_output(
                     f"stream ends early: {dp.frames} frames decode of {info.declared_frames} declared by the container",
                 )
             )
-        # re-check the frame count with the decoded count (authoritative)
+        # the decoded count is authoritative for the frame-count check
         failures = [f for f in failures if f.reason != Reason.FRAME_COUNT_MISMATCH]
         failures += [
             f
             for f in check_output(info, expected, decoded_frames=decoded)
             if f.reason == Reason.FRAME_COUNT_MISMATCH
         ]
-        if (
-            ref_pass is not None
-            and ref_pass.error is None
-            and dp.error is None
-            and dp.frames == ref_pass.frames
-            and ref_pass.y_digests
-            and dp.y_digests == ref_pass.y_digests
-        ):
-            failures.append(
-                Failure(
-                    Reason.SAME_AS_REFERENCE,
-                    f"stream-identical to the reference ({len(ref_pass.y_digests)} sampled frames bit-identical)",
-                )
-            )
     failures += dup
     order = list(Reason)
     failures.sort(key=lambda f: order.index(f.reason))

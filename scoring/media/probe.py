@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -26,6 +27,8 @@ class ProbeInfo:
     treats it. `frame_count` counts the video packets when probed with `count_frames=True`
     (a demux pass, no decode), else the container's declared count (0 if it declares none).
     `container_brand` is the MP4/MOV `major_brand` ("isom", "mp42", "qt  ", ...) or "".
+    `stream_sha256` (only with `count_frames=True`) hashes the video packets' payloads in file
+    order: two files with the same value carry the same coded stream, whatever the container.
     """
 
     path: str
@@ -42,6 +45,7 @@ class ProbeInfo:
     size_bytes: int
     declared_frames: int = 0
     container_brand: str = ""
+    stream_sha256: str = ""
 
     @property
     def is_mp4(self) -> bool:
@@ -73,13 +77,16 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
     return 0.0
 
 
-def count_packets(container: av.container.InputContainer, stream_index: int) -> int:
-    """Number of non-empty packets of one stream (one per frame for video); demux only."""
+def count_packets(container: av.container.InputContainer, stream_index: int) -> tuple[int, str]:
+    """Number of non-empty packets of one stream (one per frame for video) and the sha256 of their
+    payloads; demux only, no decode."""
     n = 0
+    digest = hashlib.sha256()
     for packet in container.demux(container.streams[stream_index]):
         if packet.size > 0:
             n += 1
-    return n
+            digest.update(bytes(packet))
+    return n, digest.hexdigest()
 
 
 def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
@@ -106,7 +113,7 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
         codec = getattr(cc.codec, "canonical_name", None) or cc.codec.name
         declared = int(stream.frames or 0)
         brand = str(container.metadata.get("major_brand", "") or "")
-        frames = count_packets(container, stream.index) if count_frames else declared
+        frames, stream_sha = count_packets(container, stream.index) if count_frames else (declared, "")
         return ProbeInfo(
             path=str(p),
             container=container.format.name,
@@ -122,6 +129,7 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
             size_bytes=size,
             declared_frames=declared,
             container_brand=brand,
+            stream_sha256=stream_sha,
         )
     except av.FFmpegError as exc:
         raise ProbeError(f"{p}: cannot read the video stream ({exc})") from exc

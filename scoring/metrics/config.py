@@ -73,14 +73,6 @@ class MetricsConfig(BaseModel):
         min_length=1,
         description="Video codecs accepted in upscaling outputs (ffmpeg codec names).",
     )
-    identical_check_frames: int = Field(
-        default=8,
-        ge=1,
-        le=1000,
-        description="Frames whose decoded Y planes are compared with the reference to detect a "
-        "stream-identical copy (in addition to the file sha256).",
-    )
-
     # --- PIE-APP --------------------------------------------------------------------------------
     pieapp_backend: Literal["pyiqa", "piq"] = Field(
         default="pyiqa",

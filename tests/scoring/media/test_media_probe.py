@@ -71,3 +71,13 @@ def test_probe_audio_only_file_has_no_video(tmp_path: Path) -> None:
     run_ffmpeg(["-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(wav)])
     with pytest.raises(ProbeError, match="no video stream"):
         probe(wav)
+
+
+def test_stream_sha256_survives_remux_not_reencode(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "a.mp4", (64, 64), frames=12, crf=30)
+    remuxed = remux(src, tmp_path / "b.mp4", extra=["-movflags", "+faststart", "-metadata", "title=x"])
+    assert src.read_bytes() != remuxed.read_bytes()
+    assert probe(src).stream_sha256 == probe(remuxed).stream_sha256 != ""
+    other = make_clip(tmp_path / "c.mp4", (64, 64), frames=12, crf=31)
+    assert probe(other).stream_sha256 != probe(src).stream_sha256
+    assert probe(src, count_frames=False).stream_sha256 == ""
