@@ -134,6 +134,7 @@ class NetworkSpec:
     depth: int  # compact: num_conv; rrdb: num_block
     num_in_ch: int = 3
     num_out_ch: int = 3
+    num_grow_ch: int = 32  # rrdb only
 
 
 class UnknownArchitecture(ValueError):
@@ -159,14 +160,16 @@ def detect_spec(sd: Mapping[str, Tensor]) -> NetworkSpec:
     """Recognise the architecture and its hyper-parameters from a state dict's keys and shapes."""
     if "conv_first.weight" in sd and "conv_last.weight" in sd:
         blocks = {int(k.split(".")[1]) for k in sd if k.startswith("body.") and ".rdb1." in k}
-        feat = int(sd["conv_first.weight"].shape[0])
+        if not blocks or "body.0.rdb1.conv1.weight" not in sd:
+            raise UnknownArchitecture("RRDBNet state dict has no body.N.rdb1 blocks")
         return NetworkSpec(
             "rrdb",
             4,
-            feat,
+            int(sd["conv_first.weight"].shape[0]),
             len(blocks),
             num_in_ch=int(sd["conv_first.weight"].shape[1]),
             num_out_ch=int(sd["conv_last.weight"].shape[0]),
+            num_grow_ch=int(sd["body.0.rdb1.conv1.weight"].shape[0]),
         )
     if "body.0.weight" in sd:
         indices = sorted({int(k.split(".")[1]) for k in sd if k.startswith("body.")})
@@ -190,7 +193,7 @@ def make_network(spec: NetworkSpec) -> SRVGGNetCompact | RRDBNet:
     if spec.arch == "compact":
         return SRVGGNetCompact(spec.num_in_ch, spec.num_out_ch, spec.num_feat, spec.depth, spec.scale)
     if spec.arch == "rrdb":
-        return RRDBNet(spec.num_in_ch, spec.num_out_ch, spec.num_feat, spec.depth)
+        return RRDBNet(spec.num_in_ch, spec.num_out_ch, spec.num_feat, spec.depth, spec.num_grow_ch)
     raise UnknownArchitecture(f"unknown architecture {spec.arch!r}")
 
 

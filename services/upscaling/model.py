@@ -9,6 +9,7 @@ ffmpeg encoder. No frame ever touches the disk; memory is a few batches of tiles
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,7 +82,7 @@ def load_weights(settings: UpscaleSettings) -> tuple[torch.nn.Module, NetworkSpe
         net, spec = build_network(state)
     except UnknownArchitecture as exc:
         raise UpscaleError(f"SR weights {path}: {exc}") from exc
-    except (OSError, RuntimeError, ValueError, EOFError) as exc:
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise UpscaleError(f"SR weights {path} cannot be read as a torch state dict: {exc}") from exc
     return net, spec, path
 
@@ -118,7 +119,7 @@ class ModelEngine:
         tw, th = target
         if tuple(out.shape[-2:]) != (th, tw):
             out = F.interpolate(out, size=(th, tw), mode="bicubic", align_corners=False, antialias=True)
-        y, u, v = (t.cpu().numpy() for t in rgb_to_yuv420(out.clamp_(0.0, 1.0), colour))
+        y, u, v = (t.cpu().numpy() for t in rgb_to_yuv420(out, colour))
         return [y[i].tobytes() + u[i].tobytes() + v[i].tobytes() for i in range(len(planes))]
 
     def upscale(

@@ -110,8 +110,8 @@ def test_conversion_is_cached_and_cli_works(tmp_path: Path) -> None:
     ensure_converted(out, only=("realesr-animevideov3.pth",))
     net, spec = build_network(torch.load(target, weights_only=True))
     assert isinstance(net, SRVGGNetCompact) and spec.depth == 16
-    big, spec_big = build_network(torch.load(out / "realesrgan-x4plus.pth", weights_only=True))
-    assert isinstance(big, RRDBNet) and spec_big.depth == 23
+    anime, spec_anime = build_network(torch.load(out / "realesrgan-x4plus-anime.pth", weights_only=True))
+    assert isinstance(anime, RRDBNet) and spec_anime.depth == 6
 
 
 def test_reader_rejects_damaged_files(tmp_path: Path) -> None:
