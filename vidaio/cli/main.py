@@ -7,6 +7,7 @@ import typer
 import vidaio.cli.score_clips  # noqa: F401  (registers commands)
 from vidaio.cli.db import db_app
 from vidaio.cli.plot import plot_app
+from vidaio.cli.run import miner_app, validator_app
 from vidaio.cli.score import score_app
 from vidaio.cli.wallet import wallet_app
 
@@ -19,8 +20,10 @@ app = typer.Typer(
 
 # Sub-apps (one module each). Keep this list sorted; one line per module.
 app.add_typer(db_app, name="db")
+app.add_typer(miner_app, name="miner")
 app.add_typer(plot_app, name="plot")
 app.add_typer(score_app, name="score")
+app.add_typer(validator_app, name="validator")
 app.add_typer(wallet_app, name="wallet")
 
 

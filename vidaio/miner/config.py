@@ -1,0 +1,196 @@
+"""Miner configuration: `MinerSettings` (section `VIDAIO_MINER__*`) and the daemon's `MinerConfig`.
+
+What a miner mines (task type, longest clip, upscaling types, codecs, engine) is configuration,
+never a code edit (SPEC §4). `MinerConfig` reads env vars (`VIDAIO_<SECTION>__<FIELD>`), then
+`.env`; `load_miner_config` adds an explicit env file and CLI overrides on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scoring.metrics.config import MetricsConfig
+from services.compression.settings import CompressionSettings
+from services.upscaling.base import UpscaleSettings
+from vidaio.chain.config import ChainConfig, WalletConfig
+from vidaio.fetch import FetchConfig
+from vidaio.logging import LogConfig
+from vidaio.protocol import MAX_CONTENT_LENGTH_S, Codec, Profile, TaskType, UpscalingType
+from vidaio.storage.config import StorageConfig
+from vidaio.transport.config import ServerConfig
+
+GIB = 1024**3
+MIB = 1024**2
+
+CompressionEngineName = Literal["search", "fixed", "passthrough"]
+DEMO_ONLY_COMPRESSION = frozenset({"passthrough"})
+
+
+def _section_of(dataclass_type: Any, name: str, doc: str) -> type[BaseModel]:
+    """A BaseModel section with exactly the fields (types, defaults, bounds, descriptions) of a
+    pydantic dataclass, so the engine's own settings are the config section and can never drift."""
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in dataclass_type.__pydantic_fields__.items()}
+    model = create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
+    model.__module__ = __name__
+    return model
+
+
+UpscalingEngineConfig: type[BaseModel] = _section_of(
+    UpscaleSettings,
+    "UpscalingEngineConfig",
+    "The upscaling engine (env prefix `VIDAIO_MINER__UPSCALING__`): the fields of services.upscaling.UpscaleSettings.",
+)
+
+
+class MinerSettings(BaseModel):
+    """What this miner mines and how it works (env prefix `VIDAIO_MINER__`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: TaskType = Field(
+        TaskType.COMPRESSION, description='Task family this miner serves: "upscaling" or "compression".'
+    )
+    max_content_length: int = Field(
+        5, ge=1, le=MAX_CONTENT_LENGTH_S, description="Longest clip in seconds this miner accepts (SPEC: 5 or 10)."
+    )
+    upscaling_types: list[UpscalingType] = Field(
+        default_factory=lambda: [UpscalingType.SD2HD, UpscalingType.HD24K, UpscalingType.SD24K],
+        description="Upscaling types accepted (SD2HD, HD24K, SD24K, 4K28K); used when task_type=upscaling.",
+    )
+    codecs: list[Codec] = Field(
+        default_factory=lambda: [Codec.AV1, Codec.HEVC],
+        description="Output codecs accepted for compression (av1, hevc, h264); used when task_type=compression.",
+    )
+    profile: Profile = Field(
+        Profile.PRODUCTION,
+        description='Resolution table of upscaling inputs ("production", "demo", "tiny"): the largest input accepted per type.',
+    )
+    upscaling: UpscalingEngineConfig = Field(  # type: ignore[valid-type]
+        default_factory=UpscalingEngineConfig, description="Upscaling engine settings."
+    )
+    compression_engine: CompressionEngineName = Field(
+        "search",
+        description='"search" (target-VMAF CRF search), "fixed" (one CRF per tier, lazy) or "passthrough" '
+        "(DEMO ONLY: answers the input unchanged; needs allow_demo_strategies).",
+    )
+    compression: CompressionSettings = Field(
+        default_factory=CompressionSettings, description="Compression engine settings."
+    )
+    allow_demo_strategies: bool = Field(
+        False, description="Allow demo-only strategies (passthrough) that exist to show the anti-cheat; never on a real subnet."
+    )
+    work_dir: Path = Field(
+        Path(".miner/work"), description="Directory of per-task temporary files (emptied after every task)."
+    )
+    cpu_workers: int = Field(1, ge=1, le=64, description="CPU engine jobs (lanczos, compression) run at the same time.")
+    gpu_workers: int = Field(1, ge=1, le=16, description="GPU engine jobs (upscaling model) run at the same time.")
+    cleanup_interval_s: float | None = Field(
+        None,
+        ge=0,
+        le=7 * 86400,
+        description="Seconds between deletions of this miner's objects older than storage.retention_s; "
+        "empty = storage.cleanup_interval_s, 0 = never.",
+    )
+    input_max_bytes: int = Field(
+        2 * GIB, ge=1024, le=64 * GIB, description="Hard cap on the size of one task input download."
+    )
+    input_max_bits_per_pixel: float = Field(
+        4.0,
+        gt=0,
+        le=64,
+        description="Upscaling inputs: byte cap = width x height x input_max_fps x content length x this / 8 "
+        "(capped by input_max_bytes, at least input_min_bytes).",
+    )
+    input_max_fps: float = Field(60.0, gt=0, le=240, description="Highest frame rate assumed for the input byte cap.")
+    input_min_bytes: int = Field(
+        1 * MIB, ge=1024, le=64 * GIB, description="Smallest derived input byte cap (container overhead of tiny clips)."
+    )
+    duration_tolerance_s: float = Field(
+        1.0, ge=0, le=60, description="An input may last this much longer than the task's content length."
+    )
+    deadline_margin_s: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="Seconds kept free before the task deadline for the upload and the answer.",
+    )
+    shutdown_grace_s: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="On SIGINT/SIGTERM, in-flight tasks get this long to finish before they are abandoned "
+        "(set pm2 kill_timeout above it).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MinerSettings:
+        if self.compression_engine in DEMO_ONLY_COMPRESSION and not self.allow_demo_strategies:
+            raise ValueError(
+                f"compression_engine {self.compression_engine!r} is demo-only (it returns the input unchanged); "
+                "set allow_demo_strategies=true to use it in the one-machine demo"
+            )
+        if self.task_type is TaskType.UPSCALING and not self.upscaling_types:
+            raise ValueError("an upscaling miner needs at least one upscaling type")
+        if self.task_type is TaskType.COMPRESSION and not self.codecs:
+            raise ValueError("a compression miner needs at least one codec")
+        self.upscaling_types = list(dict.fromkeys(self.upscaling_types))
+        self.codecs = list(dict.fromkeys(self.codecs))
+        return self
+
+    def upscale_settings(self, ffmpeg_path: Path | None = None) -> UpscaleSettings:
+        """The engine's own settings object (ffmpeg from metrics.ffmpeg_path unless set here)."""
+        values = self.upscaling.model_dump()
+        if values.get("ffmpeg_path") is None and ffmpeg_path is not None:
+            values["ffmpeg_path"] = str(ffmpeg_path)
+        return UpscaleSettings(**values)
+
+
+class MinerConfig(BaseSettings):
+    """Everything the miner daemon reads (env prefix `VIDAIO_`, nested sections with `__`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    wallet: WalletConfig = Field(default_factory=WalletConfig, description="The miner's wallet.")
+    chain: ChainConfig = Field(default_factory=ChainConfig, description="Chain to serve on.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="Signed HTTP endpoint.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Bucket for the results.")
+    fetch: FetchConfig = Field(default_factory=FetchConfig, description="Safe fetcher for task inputs.")
+    log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="ffmpeg binary and metric settings.")
+    miner: MinerSettings = Field(default_factory=MinerSettings, description="What is mined and how.")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be loaded; the message names the setting(s) and the reason."""
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 6) -> str:
+    """One line per problem: `section.field: message` (the input values are never echoed)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:limit]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def load_miner_config(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> MinerConfig:
+    """Env vars, then `env_file` (default `.env`), under `overrides` ({section: {field: value}}, highest).
+
+    Raises ConfigError naming the problem (missing env file, invalid or inconsistent values).
+    """
+    kwargs: dict[str, Any] = dict(overrides or {})
+    if env_file is not None:
+        if not Path(env_file).is_file():
+            raise ConfigError(f"env file {env_file} does not exist")
+        kwargs["_env_file"] = Path(env_file)
+    try:
+        return MinerConfig(**kwargs)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
