@@ -1,0 +1,268 @@
+"""Build and run the validator daemon: wallet, chain, DB, storage, synthesis, scoring pool, the loop.
+
+Start-up checks fail fast with one clear reason (`ValidatorStartupError`): wallet readable, hotkey
+registered, database openable, bucket usable, PIE-APP weights present when upscaling is scored
+(random weights only in an explicitly flagged demo/test run). Rounds left "running" by a killed
+process are closed as interrupted. SIGINT/SIGTERM: the running round gets
+`validator.shutdown_grace_s` to finish, else it is abandoned and closed as interrupted; inputs are
+deleted, logs flushed, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from scoring.metrics.config import MetricsConfig
+from services.synthesis import CompressionRecipe, TaskFactory, build_factory
+from vidaio.chain.config import make_chain
+from vidaio.chain.port import ChainPort
+from vidaio.chain.wallets import WalletError, load_wallet
+from vidaio.db.repository import Repository
+from vidaio.fetch import FetchConfig, fetch
+from vidaio.logging import setup_logging
+from vidaio.storage.errors import StorageError
+from vidaio.storage.s3 import S3Store
+from vidaio.transport.client import MinerClient
+from vidaio.validator.config import ConfigError, ValidatorConfig, load_validator_config, resolve_secret
+from vidaio.validator.judge import Judge
+from vidaio.validator.loop import RoundRunner, RoundStats, ValidatorLoop
+from vidaio.validator.pool import ScorePool
+from vidaio.validator.roster import CapabilityCache
+from vidaio.validator.tasks import TaskBuilder
+from vidaio.validator.weights import WeightSetter
+
+
+class ValidatorStartupError(RuntimeError):
+    """The validator cannot start; the message says what to fix."""
+
+
+def sync_fetch(cfg: FetchConfig) -> Callable[[str, Path], object]:
+    """The safe fetcher for synthesis threads (source=urls), which have no event loop."""
+
+    def _fetch(url: str, dest: Path) -> object:
+        return asyncio.run(fetch(url, dest, cfg=cfg))
+
+    return _fetch
+
+
+def check_pieapp(metrics: MetricsConfig) -> None:
+    """Raise ValidatorStartupError when PIE-APP weights are missing and random weights are not allowed."""
+    from scoring.metrics.pieapp_backends import PieAppWeightsError, find_weights
+
+    try:
+        path = find_weights(
+            metrics.pieapp_backend, metrics.pieapp_weights_path, allow_random=metrics.allow_random_weights
+        )
+    except PieAppWeightsError as exc:
+        raise ValidatorStartupError(f"cannot score upscaling: {exc}") from None
+    if path is None:
+        logger.warning("PIE-APP runs with RANDOM weights (demo/test run): upscaling scores are labelled as such")
+
+
+@dataclass
+class ValidatorRuntime:
+    """A built validator, ready to run rounds."""
+
+    cfg: ValidatorConfig
+    hotkey: str
+    chain: ChainPort
+    repo: Repository
+    store: S3Store
+    factory: TaskFactory
+    pool: ScorePool
+    client: MinerClient
+    runner: RoundRunner
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.close()
+        self.pool.close(wait=False)
+        await asyncio.to_thread(self.factory.close)
+        with contextlib.suppress(Exception):
+            self.store.close()
+        with contextlib.suppress(Exception):
+            await self.chain.close()
+        self.repo.close()
+
+
+def _purge_work_dir(work_dir: Path) -> int:
+    """Remove downloads left by a previous process (start-up only)."""
+    if not work_dir.is_dir():
+        return 0
+    left = list(work_dir.iterdir())
+    for p in left:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return len(left)
+
+
+async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
+    """Check and assemble everything the validator needs; ValidatorStartupError says what is wrong."""
+    s = cfg.validator
+    try:
+        wallet = load_wallet(cfg.wallet)
+    except WalletError as exc:
+        raise ValidatorStartupError(str(exc)) from None
+    hotkey = wallet.hotkey.ss58_address
+    try:
+        secret = resolve_secret(s, cfg.db)
+    except (ConfigError, OSError) as exc:
+        raise ValidatorStartupError(f"sampling secret: {exc}") from None
+    metrics = cfg.effective_metrics()
+    if s.upscaling_types:
+        await asyncio.to_thread(check_pieapp, metrics)
+    chain = make_chain(cfg.chain, wallet)
+    closers: list[Callable[[], object]] = []
+    try:
+        try:
+            snapshot = await chain.metagraph()
+        except Exception as exc:
+            raise ValidatorStartupError(f"cannot read the chain ({cfg.chain.backend}): {exc}") from None
+        me = snapshot.by_hotkey(hotkey)
+        if me is None:
+            raise ValidatorStartupError(f"hotkey {hotkey} is not registered on netuid {chain.netuid}: register it first")
+        if not me.validator_permit:
+            logger.warning("uid {} has no validator permit: miners may refuse its tasks and weights will fail", me.uid)
+        try:
+            repo = await asyncio.to_thread(Repository.open, cfg.db, cfg.scoring)
+        except Exception as exc:
+            raise ValidatorStartupError(f"cannot open the database {cfg.db.path}: {exc}") from None
+        closers.append(repo.close)
+        await asyncio.to_thread(repo.close_interrupted_rounds)
+        await asyncio.to_thread(repo.prune)
+        store = S3Store(cfg.storage)
+        closers.append(store.close)
+        try:
+            await store.ensure_bucket()
+        except StorageError as exc:
+            raise ValidatorStartupError(f"storage is not usable: {exc}") from None
+        work_dir = s.work_dir.expanduser()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if (left := _purge_work_dir(work_dir)) > 0:
+            logger.warning("removed {} download(s) left in {} by a previous run", left, work_dir)
+        recipes = []
+        if s.compression_codecs:
+            recipes.append(CompressionRecipe(s.clip_size(), s.compression_seconds, cfg.synthesis.fps))
+        factory = build_factory(cfg.synthesis, recipes=recipes, fetch=sync_fetch(cfg.fetch)).start()
+        closers.append(factory.close)
+        pool = ScorePool(
+            secret, cfg.scoring, metrics, workers=s.score_workers, kind=s.score_executor,
+            torch_threads=s.score_torch_threads, log_level=cfg.log.level,
+        ).start()  # fmt: skip
+        closers.append(lambda: pool.close(wait=False))
+        client = MinerClient(wallet.hotkey, max_concurrency=s.dispatch_concurrency,
+                             max_connections=min(1024, s.dispatch_concurrency))  # fmt: skip
+        builder = TaskBuilder(
+            factory, store, hotkey=hotkey, fps=cfg.synthesis.fps, presign_ttl_s=s.presign_ttl_s(),
+            timeout_s=s.synthesis_timeout_s,
+        )  # fmt: skip
+        judge = Judge(
+            pool=pool, fetch_cfg=cfg.fetch, metrics=metrics, work_dir=work_dir,
+            upscaling_vmaf_threshold=cfg.scoring.upscaling_vmaf_threshold, fetch_concurrency=s.fetch_concurrency,
+        )  # fmt: skip
+        caps = CapabilityCache(client, s.capabilities_ttl_s, s.capabilities_timeout_s)
+        runner = RoundRunner(
+            settings=s, repo=repo, client=client, caps=caps, builder=builder, judge=judge, secret=secret,
+            own_hotkey=hotkey,
+        )  # fmt: skip
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                close()
+        with contextlib.suppress(Exception):
+            await chain.close()
+        raise
+    logger.info(
+        "validator {} (uid {}) ready: profile {}, netuid {}, scoring {} x{}, db {}",
+        hotkey, me.uid, s.profile.value, chain.netuid, s.score_executor, s.score_workers, cfg.db.path,
+    )  # fmt: skip
+    return ValidatorRuntime(cfg, hotkey, chain, repo, store, factory, pool, client, runner)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not stop.is_set():
+            logger.info("received {}: shutting down", signal.Signals(signum).name)
+        loop.call_soon_threadsafe(stop.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def run_validator(
+    cfg: ValidatorConfig,
+    stop: asyncio.Event | None = None,
+    *,
+    on_round: Callable[[RoundStats], None] | None = None,
+) -> int:
+    """Build the validator and run rounds until SIGINT/SIGTERM, `stop` or `max_rounds`; return the rounds run."""
+    stop = stop or asyncio.Event()
+    with _stop_on_signals(stop):
+        rt = await build_validator(cfg)
+        try:
+
+            async def sleep(seconds: float) -> None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), seconds)
+
+            weights = WeightSetter(
+                rt.chain, rt.repo, cfg.scoring, retries=cfg.validator.weights_retries,
+                backoff_s=cfg.validator.weights_backoff_s, sleep=sleep,
+            )  # fmt: skip
+            loop = ValidatorLoop(
+                settings=cfg.validator, chain=rt.chain, repo=rt.repo, runner=rt.runner, weights=weights,
+                on_round=on_round,
+            )  # fmt: skip
+            rounds = await loop.run(stop)
+        finally:
+            await rt.close()
+    logger.info("validator stopped after {} round(s)", rounds)
+    return rounds
+
+
+def main(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> int:
+    """Load the config, set up logging, run; the process exit code (0 also after SIGINT/SIGTERM)."""
+    try:
+        cfg = load_validator_config(env_file, overrides)
+    except ConfigError as exc:
+        logger.error("validator: invalid configuration: {}", exc)
+        return 2
+    setup_logging(cfg.log, "validator")
+    code = 0
+    try:
+        asyncio.run(run_validator(cfg))
+    except ValidatorStartupError as exc:
+        logger.error("validator cannot start: {}", exc)
+        code = 1
+    except KeyboardInterrupt:
+        logger.info("validator interrupted during start-up")
+    except Exception as exc:
+        logger.opt(exception=exc).error("validator crashed: {}", exc)
+        code = 1
+    finally:
+        logger.complete()
+        logger.remove()
+    return code

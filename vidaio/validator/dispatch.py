@@ -1,0 +1,81 @@
+"""Sending tasks to miners under deadlines, and naming every way an answer can fail.
+
+`dispatch` never raises: it returns an `Answer` with the client's typed outcome and the moment it
+arrived (arrival order decides who submitted an output first). `answer_failure` maps a failed
+outcome to the (status, reason) stored in `miner_round_history`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from vidaio.protocol import CompressionTask, TaskResult, TaskType, UpscalingTask
+from vidaio.transport.client import DispatchResult, MinerClient
+from vidaio.validator.roster import KnownMiner
+from vidaio.validator.tasks import TaskClip
+
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One miner's task in a round, on a shared clip."""
+
+    miner: KnownMiner
+    task: CompressionTask | UpscalingTask
+    clip: TaskClip
+
+    @property
+    def task_type(self) -> TaskType:
+        return TaskType.COMPRESSION if isinstance(self.task, CompressionTask) else TaskType.UPSCALING
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back for an assignment, and when (monotonic seconds)."""
+
+    assignment: Assignment
+    result: DispatchResult
+    arrived_at: float
+
+    @property
+    def output(self) -> TaskResult | None:
+        r = self.result.result
+        return r if self.result.ok and isinstance(r, TaskResult) else None
+
+
+async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: float = 2.0) -> Answer:
+    """Send the task and wait for the answer (deadline + grace); never raises."""
+    m = assignment.miner
+    try:
+        result = await client.send_task(m.axon, m.hotkey, assignment.task, assignment.task.deadline_s + grace_s)
+    except Exception as exc:  # the client is documented not to raise; keep one miner from failing the round
+        result = DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+    return Answer(assignment, result, time.monotonic())
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def answer_failure(result: DispatchResult) -> tuple[str, str] | None:
+    """(status, reason) of a failed dispatch, or None when the miner answered a result URL."""
+    if result.ok and isinstance(result.result, TaskResult):
+        return None
+    if result.kind == "timeout":
+        return "timeout", _short(f"timeout: {result.reason or 'no answer before the deadline'}")
+    if result.kind == "refused" and result.status_code == 504:  # the miner's server gave up at the deadline
+        return "timeout", _short(f"timeout: HTTP 504: {result.reason or 'deadline exceeded'}")
+    if result.kind == "refused":
+        return "refused", _short(f"HTTP {result.status_code}: {result.reason or 'no reason given'}")
+    if result.kind == "invalid":
+        return "bad_response", _short(f"bad_response: {result.reason}")
+    if result.status_code == 200:  # a TaskError: the miner says it could not do the task
+        return "miner_error", _short(f"miner_error: {result.reason}")
+    return "unreachable", _short(f"unreachable: {result.reason}")

@@ -1,0 +1,233 @@
+"""From a miner's answer to a `RoundResult`: fetch, duplicate checks, validation + metrics, formulas.
+
+Every answer becomes a result, failures included (status + reason, score 0), so the rolling window
+sees timeouts, refusals and invalid outputs. Order of checks for an answered URL:
+
+1. the same URL was already answered for this clip by another miner -> `duplicate_submission`;
+2. a presigned URL that has already expired -> `fetch_failed` / `url_expired`;
+3. the safe fetcher under the SPEC §6.4 byte cap (compression: < original size; upscaling: 8x/20x
+   the input) -> `fetch_failed` with the fetcher's reason, or `invalid` / `oversized`;
+4. the same bytes (sha256) as an output that *arrived earlier* for this clip -> `duplicate_submission`
+   (first come keeps the credit; arrival order, not download order, decides);
+5. `scoring.evaluate` in the scoring pool: validation (incl. `same_as_reference`), VMAF, PIE-APP and
+   the formulas -> `ok` (score may be 0 below a threshold), `invalid` or `metric_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scoring.evaluate import BadReferenceError, CompressionVerdict, UpscalingVerdict
+from scoring.metrics.config import MetricsConfig
+from scoring.validation import Reason
+from vidaio.db.types import OK_STATUS, RoundResult
+from vidaio.fetch import FetchConfig, FetchError, fetch, redact
+from vidaio.protocol import CompressionTask, UpscalingTask
+from vidaio.storage.s3 import presigned_expiry
+from vidaio.validator.dispatch import Answer, answer_failure
+from vidaio.validator.pool import CompressionJob, ScorePool, UpscalingJob
+
+DUPLICATE = Reason.DUPLICATE_SUBMISSION.value
+
+
+class NotScored(Exception):
+    """The validator itself could not score this answer (its own clip is unusable): nothing is recorded."""
+
+
+@dataclass
+class Ledger:
+    """What was submitted for one clip, in arrival order (URL -> uid, sha256 -> uid)."""
+
+    urls: dict[str, int] = field(default_factory=dict)
+    shas: dict[str, int] = field(default_factory=dict)
+    _last: asyncio.Future[None] | None = None
+
+    def slot(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(previous arrival's future, this arrival's); call synchronously when the answer arrives."""
+        prev, mine = self._last, asyncio.get_running_loop().create_future()
+        self._last = mine
+        return prev, mine
+
+
+def _release(prev: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+    """Resolve `mine` once every earlier arrival has registered (keeps the arrival order)."""
+    if mine.done():
+        return
+    if prev is None or prev.done():
+        mine.set_result(None)
+    else:
+        prev.add_done_callback(lambda _f: None if mine.done() else mine.set_result(None))
+
+
+@dataclass
+class Judged:
+    """A scored answer and where the time went (seconds)."""
+
+    result: RoundResult
+    timings: dict[str, float] = field(default_factory=dict)
+    random_weights: bool = False
+
+
+def _clamp(value: float | None, lo: float = 0.0, hi: float | None = None) -> float | None:
+    if value is None:
+        return None
+    value = max(lo, float(value))
+    return min(hi, value) if hi is not None else value
+
+
+class Judge:
+    """Turns answers into results; shared by every clip of a round (bounded downloads)."""
+
+    def __init__(
+        self,
+        *,
+        pool: ScorePool,
+        fetch_cfg: FetchConfig,
+        metrics: MetricsConfig,
+        work_dir: Path,
+        upscaling_vmaf_threshold: float,
+        fetch_concurrency: int = 16,
+    ) -> None:
+        self.pool = pool
+        self.fetch_cfg = fetch_cfg
+        self.metrics = metrics
+        self.work_dir = Path(work_dir)
+        self.upscaling_vmaf_threshold = upscaling_vmaf_threshold
+        self._fetch_sem = asyncio.Semaphore(fetch_concurrency)
+
+    def byte_cap(self, answer: Answer) -> int:
+        """Download cap (SPEC §6.4): the original's size (compression; validation then requires < original,
+        so a copy of the original is still named same_as_reference), 8x/20x the input (upscaling)."""
+        a = answer.assignment
+        if isinstance(a.task, CompressionTask):
+            return max(1, a.clip.input_size)  # the input *is* the original
+        return max(1, int(self.metrics.max_size_ratio(a.task.scale) * a.clip.input_size))
+
+    def _base(self, answer: Answer, round_id: str) -> dict[str, Any]:
+        a = answer.assignment
+        params: dict[str, Any] = dict(a.clip.params)
+        if isinstance(a.task, CompressionTask):
+            params["codec"] = a.task.codec.value
+            threshold, length = a.task.vmaf_threshold, float(a.clip.params.get("seconds", 0.0))  # type: ignore[arg-type]
+        else:
+            threshold, length = self.upscaling_vmaf_threshold, float(a.task.content_length)
+        return {
+            "round_id": round_id,
+            "task_id": a.task_id,
+            "uid": a.miner.uid,
+            "hotkey": a.miner.hotkey,
+            "task_type": a.task_type.value,
+            "params": params,
+            "vmaf_threshold": min(threshold, 99.999),
+            "content_length": length,
+            "processing_time_s": answer.result.elapsed_s,
+        }
+
+    @staticmethod
+    def _failed(base: dict[str, Any], status: str, reason: str) -> RoundResult:
+        return RoundResult(**base, status=status, reason=reason, score=0.0)
+
+    async def judge(self, answer: Answer, ledger: Ledger, round_id: str) -> Judged:
+        """Score one answer. Call it as soon as the answer arrives: its ledger slot is taken at once."""
+        prev, mine = ledger.slot()
+        started = time.monotonic()
+        timings: dict[str, float] = {}
+        base = self._base(answer, round_id)
+        dest: Path | None = None
+        try:
+            failure = answer_failure(answer.result)
+            if failure is not None:
+                return Judged(self._failed(base, *failure), timings)
+            out = answer.output
+            assert out is not None
+            uid = answer.assignment.miner.uid
+            first = ledger.urls.setdefault(out.output_url, uid)
+            if first != uid:
+                reason = f"{DUPLICATE}: this URL was already submitted for this task by uid {first}"
+                return Judged(self._failed(base, "invalid", reason), timings)
+            base["params"]["output_url"] = redact(out.output_url)
+            expiry = presigned_expiry(out.output_url)
+            if expiry is not None and expiry <= datetime.now(UTC):
+                reason = f"url_expired: the presigned URL expired at {expiry.isoformat()}"
+                return Judged(self._failed(base, "fetch_failed", reason), timings)
+            dest = self.work_dir / round_id / f"{answer.assignment.task_id}.mp4"
+            t0 = time.monotonic()
+            try:
+                async with self._fetch_sem:
+                    fetched = await fetch(out.output_url, dest, max_bytes=self.byte_cap(answer), cfg=self.fetch_cfg)
+            except FetchError as exc:
+                timings["download_s"] = time.monotonic() - t0
+                if exc.reason == "too_large":
+                    return Judged(self._failed(base, "invalid", f"{Reason.OVERSIZED.value}: {exc.detail}"), timings)
+                return Judged(self._failed(base, "fetch_failed", f"{exc.reason}: {exc.detail}"[:500]), timings)
+            timings["download_s"] = time.monotonic() - t0
+            base["params"]["output_sha256"] = fetched.sha256
+            base["params"]["output_bytes"] = fetched.size
+            if prev is not None:
+                await prev
+            first = ledger.shas.setdefault(fetched.sha256, uid)
+            _release(None, mine)
+            if first != uid:
+                reason = f"{DUPLICATE}: the same bytes (sha256 {fetched.sha256[:16]}) were submitted earlier by uid {first}"
+                return Judged(self._failed(base, "invalid", reason), timings)
+            return await self._evaluate(answer, base, dest, out.output_url, timings)
+        finally:
+            _release(prev, mine)
+            if dest is not None:
+                dest.unlink(missing_ok=True)
+            timings["judge_s"] = time.monotonic() - started
+
+    async def _evaluate(
+        self, answer: Answer, base: dict[str, Any], dest: Path, url: str, timings: dict[str, float]
+    ) -> Judged:
+        a = answer.assignment
+        t0 = time.monotonic()
+        try:
+            if isinstance(a.task, CompressionTask):
+                job = CompressionJob(
+                    a.clip.reference, dest, a.task.vmaf_threshold, a.task.codec.value, a.task_id, url
+                )
+                verdict: CompressionVerdict | UpscalingVerdict = await self.pool.compression(job)
+            else:
+                assert isinstance(a.task, UpscalingTask)
+                ujob = UpscalingJob(
+                    a.clip.reference, dest, a.clip.input_path, a.task.scale, float(a.task.content_length),
+                    a.task_id, url,
+                )  # fmt: skip
+                verdict = await self.pool.upscaling(ujob)
+        except BadReferenceError as exc:
+            raise NotScored(f"task {a.task_id}: the validator's own clip is unusable: {exc}") from exc
+        except BrokenProcessPool as exc:
+            reason = f"metric_error: the scoring worker died on this output ({exc})"
+            return Judged(self._failed(base, "metric_error", reason), timings)
+        timings["score_s"] = time.monotonic() - t0
+        timings["validate_s"] = verdict.timings.get("validate_s", 0.0)
+        timings["metrics_s"] = sum(v for k, v in verdict.timings.items() if k not in ("validate_s", "total_s"))
+        return Judged(self._from_verdict(base, verdict), timings, getattr(verdict, "pieapp_random_weights", False))
+
+    def _from_verdict(self, base: dict[str, Any], v: CompressionVerdict | UpscalingVerdict) -> RoundResult:
+        fields: dict[str, Any] = {"vmaf": _clamp(v.vmaf, 0.0, 100.0)}
+        if isinstance(v, UpscalingVerdict):
+            fields.update(pieapp=_clamp(v.pieapp), s_l=_clamp(v.s_l, 0.0, 1.0))
+            if v.status == "ok":
+                fields["s_q"] = _clamp(v.s_q, 0.0, 1.0)
+            if v.pieapp_random_weights:
+                base["params"]["pieapp_random_weights"] = True
+        else:
+            fields["compression_rate"] = _clamp(v.compression_rate)
+        if v.status != "ok":
+            status = "invalid" if v.status == "invalid" else "metric_error"
+            reason = "; ".join(v.messages) or ",".join(v.reasons) or v.status
+            return RoundResult(**base, **fields, status=status, reason=reason[:2000], score=0.0)
+        reason = None
+        if not v.vmaf_passed:
+            thr = v.vmaf_threshold
+            reason = f"vmaf_below_threshold: VMAF {v.vmaf:.2f} < {thr:g}"
+        return RoundResult(**base, **fields, status=OK_STATUS, reason=reason, score=max(0.0, float(v.score)))
+

@@ -1,0 +1,209 @@
+"""The bounded scoring pool: `scoring.evaluate` jobs (validation, VMAF, PIE-APP) off the event loop.
+
+"process" (default): a spawn-started `ProcessPoolExecutor`; each worker builds its own PIE-APP
+metric once (`scoring.metrics.pieapp.get_metric`), ignores SIGINT (the daemon handles signals)
+and exits when the validator dies, even by SIGKILL (it watches its parent). A crashed worker
+breaks the pool: the pool is rebuilt and the job reported as a metric error.
+"thread": a thread pool in the validator process; the one PIE-APP metric is shared behind a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+
+from scoring.config import ScoringConfig
+from scoring.evaluate import CompressionVerdict, UpscalingVerdict, evaluate_compression, evaluate_upscaling
+from scoring.metrics.config import MetricsConfig
+
+ExecutorKind = Literal["process", "thread"]
+
+
+@dataclass(frozen=True)
+class CompressionJob:
+    reference: Path
+    distorted: Path
+    vmaf_threshold: float
+    codec: str
+    task_id: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class UpscalingJob:
+    reference: Path
+    distorted: Path
+    input_path: Path
+    scale: int
+    content_length: float
+    task_id: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    secret: str
+    scoring: ScoringConfig
+    metrics: MetricsConfig
+
+
+_ctx: _Context | None = None
+_metric_lock = threading.Lock()
+
+
+class _LockedMetric:
+    """A shared PIE-APP metric for thread workers: one forward pass at a time."""
+
+    def __init__(self, metrics: MetricsConfig) -> None:
+        self._metrics = metrics
+
+    def score_frames(self, ref_frames: Any, dist_frames: Any) -> Any:
+        from scoring.metrics.pieapp import get_metric
+
+        with _metric_lock:
+            return get_metric(self._metrics).score_frames(ref_frames, dist_frames)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _init_worker(ctx: _Context, torch_threads: int, parent: int, log_level: str) -> None:
+    """Process worker start-up: context, signals, thread counts, parent watchdog, logging."""
+    global _ctx
+    _ctx = ctx
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    import sys
+
+    from loguru import logger as worker_logger
+
+    worker_logger.remove()
+    worker_logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss.SSS} | {level: <7} | scorer | {message}")
+    try:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    except Exception:  # torch is only needed for PIE-APP; VMAF-only scoring works without it
+        pass
+
+
+def _context(given: _Context | None) -> _Context:
+    ctx = given or _ctx
+    assert ctx is not None, "scoring worker not initialised"
+    return ctx
+
+
+def _run_compression(job: CompressionJob, seen: tuple[str, ...], ctx: _Context | None = None) -> CompressionVerdict:
+    c = _context(ctx)
+    return evaluate_compression(
+        job.reference, job.distorted, vmaf_threshold=job.vmaf_threshold, codec=job.codec, task_id=job.task_id,
+        secret=c.secret, scoring_cfg=c.scoring, metrics_cfg=c.metrics, seen_sha256=seen, url=job.url,
+    )  # fmt: skip
+
+
+def _run_upscaling(
+    job: UpscalingJob, seen: tuple[str, ...], ctx: _Context | None = None, metric: Any = None
+) -> UpscalingVerdict:
+    c = _context(ctx)
+    return evaluate_upscaling(
+        job.reference, job.distorted, input_path=job.input_path, scale=job.scale,
+        content_length=job.content_length, task_id=job.task_id, secret=c.secret, scoring_cfg=c.scoring,
+        metrics_cfg=c.metrics, pieapp_metric=metric, seen_sha256=seen, url=job.url,
+    )  # fmt: skip
+
+
+@dataclass
+class ScorePool:
+    """At most `workers` scoring jobs at once; `score()` awaits a verdict without blocking the loop."""
+
+    secret: str
+    scoring: ScoringConfig
+    metrics: MetricsConfig
+    workers: int = 2
+    kind: ExecutorKind = "process"
+    torch_threads: int = 0
+    log_level: str = "INFO"
+    _executor: Executor | None = field(default=None, init=False)
+    _sem: asyncio.Semaphore | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def _threads(self) -> int:
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    def _context(self) -> _Context:
+        return _Context(self.secret, self.scoring, self.metrics)
+
+    def _build(self) -> Executor:
+        if self.kind == "thread":
+            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="scorer")
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._context(), self._threads(), os.getpid(), self.log_level),
+        )
+
+    def start(self) -> ScorePool:
+        with self._lock:
+            if self._executor is None:
+                self._executor = self._build()
+        return self
+
+    def _exec(self) -> Executor:
+        return self.start()._executor  # type: ignore[return-value]
+
+    async def _submit(self, fn: Any, *args: Any) -> Any:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.workers)
+        async with self._sem:
+            executor = self._exec()
+            try:
+                return await asyncio.wrap_future(executor.submit(fn, *args))
+            except BrokenProcessPool:
+                logger.error("a scoring worker died; rebuilding the scoring pool")
+                with self._lock:
+                    if self._executor is executor:
+                        executor.shutdown(wait=False, cancel_futures=True)
+                        self._executor = None
+                raise
+
+    async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict:
+        if self.kind == "thread":
+            return await self._submit(_run_compression, job, seen_sha256, self._context())
+        return await self._submit(_run_compression, job, seen_sha256)
+
+    async def upscaling(self, job: UpscalingJob, seen_sha256: tuple[str, ...] = ()) -> UpscalingVerdict:
+        if self.kind == "thread":
+            return await self._submit(
+                _run_upscaling, job, seen_sha256, self._context(), _LockedMetric(self.metrics)
+            )
+        return await self._submit(_run_upscaling, job, seen_sha256)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers; `wait=False` abandons running jobs (process workers are terminated)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # ProcessPoolExecutor cannot interrupt a running job: terminate its workers (private attribute).
+        procs = [] if wait else list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=wait, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
