@@ -183,6 +183,24 @@ def _download(backend: str, target: Path) -> None:
         torch.hub.download_url_to_file(PIQ_WEIGHTS_URL, str(target), progress=False)
 
 
+def _first_missing_ancestor(directory: Path) -> Path | None:
+    missing = None
+    for d in (directory, *directory.parents):
+        if d.exists():
+            break
+        missing = d
+    return missing
+
+
+def _remove_empty_dirs(top: Path | None) -> None:
+    """Undo the cache folders a failed download created (only if they hold no file)."""
+    if top is None or not top.is_dir() or any(p.is_file() for p in top.rglob("*")):
+        return
+    for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        d.rmdir()
+    top.rmdir()
+
+
 def find_weights(
     backend: str, configured: Path | None, *, allow_random: bool, allow_download: bool = True
 ) -> Path | None:
@@ -202,14 +220,16 @@ def find_weights(
             return path
         reason = f"no file at the {backend} cache path {path}"
         if allow_download:
+            created = _first_missing_ancestor(path.parent)
             try:
                 _download(backend, path)
             except Exception as exc:  # offline: URLError, OSError, HTTPError
                 reason += f" and the download failed ({type(exc).__name__}: {exc})"
-            else:
-                if path.is_file():
-                    return path
+            if path.is_file():
+                return path
+            if "download failed" not in reason:
                 reason += " and the download produced no file"
+            _remove_empty_dirs(created)
     if allow_random:
         return None
     raise PieAppWeightsMissing(missing_weights_message(backend, path, reason))

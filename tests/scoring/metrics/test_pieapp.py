@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from loguru import logger
 
 import scoring.metrics.pieapp as pieapp_module
+import scoring.metrics.pieapp_backends as pieapp_backends
 from scoring.media.ffmpeg import ffmpeg_exe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.pieapp import (
@@ -163,6 +165,23 @@ def test_missing_weights_raise_clear_error(tmp_path: Path, monkeypatch) -> None:
         build_backend("pyiqa", device="cpu", allow_download=False)
     with pytest.raises(PieAppWeightsMissing, match=r"hub/checkpoints/PieAPPv0\.1\.pth"):
         build_backend("piq", device="cpu", allow_download=False)
+
+
+def test_failed_download_names_the_cause_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    """The library download is attempted when no file is cached; offline it fails (simulated here
+    so the test never downloads 273 MB where there is internet)."""
+
+    def offline(backend: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(pieapp_backends, "_download", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(
+        PieAppWeightsMissing, match="download failed.*URLError.*VIDAIO_METRICS__PIEAPP_WEIGHTS_PATH"
+    ):
+        PieAppMetric.from_config(cfg())
+    assert not (tmp_path / "torch").exists()
 
 
 def test_invalid_weights_file_is_rejected(tmp_path: Path) -> None:
