@@ -9,6 +9,7 @@ the input was tiny for its resolution).
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import threading
 import time
@@ -73,7 +74,11 @@ def partial_output(output_path: Path) -> Iterator[Path]:
 
 
 class RawEncoder:
-    """An ffmpeg process reading raw yuv420p frames on stdin and writing the MP4 to ``out_path``."""
+    """An ffmpeg process reading raw yuv420p frames on stdin and writing the MP4 to ``out_path``.
+
+    Frames are handed to a writer thread through a bounded queue, so the caller (the GPU) keeps
+    working while ffmpeg encodes; memory stays at ``queue_frames`` raw frames.
+    """
 
     def __init__(
         self,
@@ -85,6 +90,7 @@ class RawEncoder:
         fps: Fraction,
         colour_tags: list[str],
         codec_opts: list[str],
+        queue_frames: int = 8,
     ) -> None:
         self.frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
         self.frames = 0
@@ -95,6 +101,8 @@ class RawEncoder:
             *codec_opts, *colour_tags, *container_args(), str(out_path),
         ]  # fmt: skip
         self._stderr: deque[bytes] = deque(maxlen=200)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max(queue_frames, 1))
+        self._write_error: BaseException | None = None
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -105,13 +113,32 @@ class RawEncoder:
             )
         except OSError as exc:
             raise FfmpegError(f"cannot start ffmpeg {ffmpeg}: {exc}", args=cmd) from exc
-        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader = threading.Thread(target=self._drain, name="upscale-enc-stderr", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="upscale-enc-writer", daemon=True)
         self._reader.start()
+        self._writer.start()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self._stderr.append(line)
+
+    def _write_loop(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            if self._write_error is None:
+                try:
+                    stdin.write(item)
+                except (OSError, ValueError) as exc:  # BrokenPipe: ffmpeg died or was killed
+                    self._write_error = exc
+        try:
+            stdin.close()
+        except (OSError, ValueError):
+            pass
 
     def _error(self, message: str) -> FfmpegError:
         self._reader.join(timeout=2)
@@ -119,47 +146,68 @@ class RawEncoder:
             message, returncode=self.proc.returncode, stderr_tail=stderr_tail(b"".join(self._stderr))
         )
 
-    def write(self, frame: bytes | memoryview) -> None:
+    def _put(self, item: bytes | None, deadline: float | None) -> None:
+        while True:
+            if self._write_error is not None:
+                self.abort()
+                raise self._error(f"ffmpeg encoder stopped after {self.frames} frames")
+            left = remaining_s(deadline)
+            if left is not None and left <= 0:
+                raise DeadlineExceeded(
+                    f"deadline passed while the encoder was busy ({self.frames} frames sent)"
+                )
+            try:
+                self._queue.put(item, timeout=0.1 if left is None else min(0.1, left))
+                return
+            except queue.Full:
+                continue
+
+    def write(self, frame: bytes, deadline: float | None = None) -> None:
         if len(frame) != self.frame_bytes:
             raise UpscaleError(f"raw frame has {len(frame)} bytes, expected {self.frame_bytes}")
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(frame)
-        except (BrokenPipeError, ValueError) as exc:
-            self.proc.wait(timeout=10)
-            raise self._error(f"ffmpeg encoder stopped after {self.frames} frames") from exc
+        self._put(frame, deadline)
         self.frames += 1
 
     def finish(self, deadline: float | None) -> None:
-        """Close stdin and wait for the encoder; kill it (DeadlineExceeded) if the deadline passes."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        """Flush the queue, close stdin and wait for the encoder; on a missed deadline raise
+        DeadlineExceeded (the caller aborts, which kills ffmpeg)."""
+        self._put(None, deadline)
+        left = remaining_s(deadline)
+        self._writer.join(timeout=None if left is None else max(left, 0.01))
+        if self._writer.is_alive():
+            raise DeadlineExceeded("deadline passed while the encoder was finishing")
+        if self._write_error is not None:
+            self.proc.wait(timeout=10)
+            raise self._error(f"ffmpeg encoder stopped after {self.frames} frames")
         left = remaining_s(deadline)
         try:
             rc = self.proc.wait(timeout=None if left is None else max(left, 0.01))
         except subprocess.TimeoutExpired as exc:
-            self.abort()
             raise DeadlineExceeded("deadline passed while the encoder was finishing") from exc
         if rc != 0:
             raise self._error(f"ffmpeg encoder exited with status {rc}")
         self._reader.join(timeout=2)
 
     def abort(self) -> None:
+        """Kill ffmpeg and stop the writer thread (idempotent)."""
         if self.proc.poll() is None:
             self.proc.kill()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - kill should not hang
             logger.warning("ffmpeg encoder pid {} did not exit after kill", self.proc.pid)
-        for stream in (self.proc.stdin, self.proc.stderr):
+        while self._writer.is_alive():  # unblock it: it drains to the sentinel after a write error
             try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+                self._queue.put_nowait(None)
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+            self._writer.join(timeout=0.05)
+        self._reader.join(timeout=2)  # EOF once ffmpeg is gone
+        if self.proc.stderr is not None and not self._reader.is_alive():
+            self.proc.stderr.close()
 
 
 def _next_crf(codec: str, crf: int) -> int:

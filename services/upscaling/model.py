@@ -148,6 +148,7 @@ class ModelEngine:
             enc = RawEncoder(
                 self.ffmpeg, tmp, width=tw, height=th, fps=src.fps, colour_tags=tags,
                 codec_opts=codec_args(s.codec, crf, preset, s.threads, cap_maxrate(cap, src.duration_s), src.duration_s),
+                queue_frames=2 * s.batch,
             )  # fmt: skip
             try:
                 with (
@@ -157,11 +158,10 @@ class ModelEngine:
                     for planes in batches:
                         check_deadline(deadline, f"after {done}/{src.frames} frames (model)")
                         for raw in self.process_batch(planes, scale, (tw, th), src.colour):
-                            enc.write(raw)
+                            enc.write(raw, deadline)
                         done += len(planes)
                         if progress is not None:
                             progress(done, max(src.frames, done))
-                check_deadline(deadline, "before the encoder finished (model)")
                 enc.finish(deadline)
             except BaseException:
                 enc.abort()
