@@ -91,6 +91,14 @@ def output_keys(world: World) -> list[str]:
         client.close()
 
 
+def delete_output(world: World, key: str) -> None:
+    client = build_client(world.s3.storage_config(world.out_bucket))
+    try:
+        client.delete_object(Bucket=world.out_bucket, Key=key)
+    finally:
+        client.close()
+
+
 def download(url: str, dest: Path) -> Path:
     with httpx.Client(trust_env=False, timeout=30) as client:
         resp = client.get(url)

@@ -85,3 +85,22 @@ def test_upscaling_section_mirrors_the_engine_settings() -> None:
     section = MinerSettings.model_fields["upscaling"].annotation
     assert isinstance(section, type) and issubclass(section, BaseModel)
     assert set(section.model_fields) == set(UpscaleSettings.__pydantic_fields__)
+
+
+def test_cli_and_entry_point_exit_2_on_bad_configuration() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from neurons.miner import main as neuron_main
+    from vidaio.cli.run import miner_app
+
+    app = typer.Typer()
+    app.add_typer(miner_app, name="miner")  # as vidaio/cli/main.py registers it
+    runner = CliRunner()
+    bad_set = runner.invoke(app, ["miner", "run", "--set", "miner"])
+    assert bad_set.exit_code == 2 and "section.field=value" in bad_set.output
+    assert runner.invoke(app, ["miner", "run", "--set", "miner.cpu_workers=0"]).exit_code == 2
+    assert neuron_main(["--set", "miner.compression_engine=passthrough"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        neuron_main(["--set", "nodot"])
+    assert exc.value.code == 2

@@ -3,13 +3,22 @@ refusals with a clear reason, the input byte cap, the deadline budget, start-up 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from miner_support import World, build_world, leftovers, miner_config, output_keys, presigned_input
+from miner_support import (
+    World,
+    build_world,
+    delete_output,
+    leftovers,
+    miner_config,
+    output_keys,
+    presigned_input,
+)
 
 from tests.media_factory import make_clip
 from vidaio.miner.daemon import MinerRuntime, MinerStartupError, build_miner
@@ -132,3 +141,26 @@ async def test_start_up_refuses_unregistered_hotkey_and_missing_bucket(world: Wo
     cfg.storage.bucket = "no-such-bucket-here"
     with pytest.raises(MinerStartupError, match="storage is not usable.*does not exist"):
         await build_miner(cfg)
+
+
+async def test_bucket_cleanup_timer_deletes_only_this_miners_old_objects(
+    world: World, tmp_path: Path, clip: Path
+) -> None:
+    cfg = miner_config(world, "miner_d", tmp_path / "w", cleanup_interval_s=0.2)
+    cfg.storage.retention_s = 1
+    rt = await build_miner(cfg)
+    try:
+        mine, other = f"{rt.hotkey}/r0/old.mp4", "someone-else/r0/old.mp4"
+        for key in (mine, other):
+            await rt.storage.upload(clip, key)
+        await asyncio.sleep(1.5)  # both are now older than the 1 s retention
+        rt.start_cleanup()
+        for _ in range(50):
+            if mine not in output_keys(world):
+                break
+            await asyncio.sleep(0.1)
+        keys = output_keys(world)
+        assert mine not in keys and other in keys
+    finally:
+        await rt.close()
+        delete_output(world, other)

@@ -170,4 +170,5 @@ async def test_sigint_exits_zero_promptly_and_abandons_in_flight_work(
     assert not got.ok  # abandoned: no answer (connection closed)
     assert leftovers(m.work_dir) == []
     log = m.log_text()  # the file sink was flushed before exit
-    assert "abandoning job sig-1" in log and "miner stopped (1 job(s) abandoned)" in log, log[-3000:]
+    assert "abandoning job sig-1" in log and "miner stopped" in log, log[-3000:]
+    assert "task sig-1 [upscaling SD24K x4 10s]" in log and "cancelled" in log
