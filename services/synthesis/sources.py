@@ -257,7 +257,12 @@ class UrlListSource:
                 failures.append((url, f"download failed ({type(exc).__name__}: {exc})"))
                 continue
             check = check_clip(out_path, spec)
-            if check.reason is None:
+            if check.reason is None and check.info is not None:
+                if check.display_width < spec.width or check.info.height < spec.height:
+                    logger.warning(
+                        "clip from {} is {}x{}, smaller than {}x{}: it will be upscaled",
+                        url, check.info.width, check.info.height, spec.width, spec.height,
+                    )  # fmt: skip
                 logger.debug("url source seed={}: {}", spec.seed, url)
                 return out_path
             failures.append((url, check.reason))
