@@ -6,6 +6,7 @@ import typer
 
 import vidaio.cli.score_clips  # noqa: F401  (registers commands)
 from vidaio.cli.db import db_app
+from vidaio.cli.localnet import localnet_app
 from vidaio.cli.plot import plot_app
 from vidaio.cli.run import miner_app, validator_app
 from vidaio.cli.score import score_app
@@ -20,6 +21,7 @@ app = typer.Typer(
 
 # Sub-apps (one module each). Keep this list sorted; one line per module.
 app.add_typer(db_app, name="db")
+app.add_typer(localnet_app, name="localnet")
 app.add_typer(miner_app, name="miner")
 app.add_typer(plot_app, name="plot")
 app.add_typer(score_app, name="score")

@@ -1,0 +1,176 @@
+"""`vidaio localnet`: the whole subnet on one machine (SPEC §9), with progress and a final leaderboard.
+
+A moto S3 server, a SIMULATED chain file, one validator and five miners (good and lazy
+compression, model and lanczos upscaling, a cheater returning the reference), each its own
+process talking signed HTTP. Ctrl-C stops every process (the validator first, so its DB stays
+consistent); a second Ctrl-C kills them. Heavy imports happen inside the command.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from vidaio.localnet.config import LocalnetSettings
+    from vidaio.localnet.progress import RoundState
+    from vidaio.localnet.report import LocalnetReport
+
+localnet_app = typer.Typer(
+    name="localnet",
+    help="Run the whole subnet on this machine: S3, simulated chain, 1 validator, 5 miners, N rounds.",
+    invoke_without_command=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+class RichObserver:
+    """Phases as lines, one progress bar per round (results recorded / tasks sent)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.p = progress
+        self.bars: dict[str, TaskID] = {}
+
+    def phase(self, text: str) -> None:
+        self.p.console.print(f"[bold blue]>[/bold blue] {text}")
+
+    def progress(self, rounds: list[RoundState], requested: int) -> None:
+        for index, r in enumerate(rounds, start=1):
+            total = max(r.task_count, 1)
+            desc = f"round {index}/{requested}"
+            status = r.status if r.done else "scoring" if r.results else "tasks out"
+            if r.round_id not in self.bars:
+                self.bars[r.round_id] = self.p.add_task(desc, total=total, status=status)
+            self.p.update(self.bars[r.round_id], total=total, completed=min(r.results, total), status=status)
+            if r.done:
+                self.p.update(self.bars[r.round_id], completed=total)
+
+
+def _settings(
+    rounds: int | None, directory: Path | None, profile: str | None, resume: bool, keep_running: bool
+) -> LocalnetSettings:
+    from vidaio.localnet.config import LocalnetConfig
+
+    base = LocalnetConfig().localnet
+    update: dict[str, object] = {
+        "resume": resume or base.resume,
+        "keep_running": keep_running or base.keep_running,
+    }
+    if rounds is not None:
+        update["rounds"] = rounds
+    if directory is not None:
+        update["dir"] = directory
+    if profile is not None:
+        update["profile"] = profile
+    return type(base).model_validate({**base.model_dump(), **update})
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+def render_report(report: LocalnetReport, console: Console) -> None:
+    """Leaderboard, weights, incentive and paths as rich tables."""
+    from vidaio.localnet.runner import RANDOM_PIEAPP_LABEL
+
+    title = "Leaderboard"
+    if report.pieapp_random_weights:
+        title += f" ([yellow]{RANDOM_PIEAPP_LABEL}[/yellow]: upscaling quality scores are meaningless)"
+    table = Table(title=title)
+    for col in ("uid", "miner", "strategy", "task", "rounds", "accumulate", "multiplier", "tier", "weight",
+                "incentive", "zero-score reasons"):  # fmt: skip
+        table.add_column(col, justify="right" if col in {"uid", "rounds", "accumulate", "multiplier", "weight",
+                                                         "incentive"} else "left")  # fmt: skip
+    for m in sorted(report.miners, key=lambda m: (m.task_type or "", -m.accumulate_score, m.uid)):
+        reasons = ", ".join(f"{k} x{v}" for k, v in sorted(m.reasons.items())) or "-"
+        table.add_row(
+            str(m.uid), m.name, m.strategy, m.task_type or "-", str(m.rounds), _fmt(m.accumulate_score),
+            _fmt(m.total_multiplier, 3), m.tier, _fmt(m.weight), _fmt(m.incentive), reasons,
+        )  # fmt: skip
+    console.print(table)
+    shares = ", ".join(f"{pool} {share:.3f}" for pool, share in report.pool_share.items())
+    console.print(
+        f"Weights set by validator uid {report.validator_uid}: {shares} "
+        f"({report.weight_set_successes}/{report.weight_set_attempts} weight-set attempts succeeded); "
+        "incentive = stake-weighted weights on the SIMULATED chain."
+    )
+    done = sum(1 for r in report.rounds if r.status == "finished")
+    console.print(
+        f"Rounds: {done}/{report.rounds_requested} finished, {report.tasks_sent} tasks sent, "
+        f"{report.results_recorded} results recorded, profile {report.profile}, {report.elapsed_s:.0f}s."
+    )
+    paths = Table(title="Files", show_header=False)
+    paths.add_column("what")
+    paths.add_column("where")
+    for key, value in report.paths.items():
+        paths.add_row(key, value)
+    console.print(paths)
+    console.print(f"Query it: vidaio db leaderboard --db {report.paths.get('validator_db', '?')}")
+
+
+@localnet_app.callback()
+def localnet(
+    rounds: int | None = typer.Option(None, "--rounds", min=1, help="Validator rounds to run (default 3)."),
+    directory: Path | None = typer.Option(None, "--dir", help="Where everything goes (default .localnet)."),
+    profile: str | None = typer.Option(None, "--profile", help='"demo" (default) or "tiny" (fastest).'),
+    resume: bool = typer.Option(False, "--resume", help="Keep the chain, wallets and DB of the last run."),
+    keep_running: bool = typer.Option(
+        False, "--keep-running", help="After the rounds keep the miners and S3 up (Ctrl-C stops)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON (no tables)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the orchestrator's INFO logs."),
+) -> None:
+    """Run the one-machine subnet and print the leaderboard, the weights and where the files are."""
+    from loguru import logger
+    from pydantic import ValidationError
+
+    err = Console(stderr=True)
+    try:
+        cfg = _settings(rounds, directory, profile, resume, keep_running)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        err.print(f"[red]error:[/red] {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        raise typer.Exit(2) from None
+
+    from vidaio.localnet.runner import run_localnet, sigint_to_event
+
+    logger.remove()
+    logger.add(
+        sys.stderr, level="INFO" if verbose else "WARNING", format="{time:HH:mm:ss} | {level} | {message}"
+    )
+    console = Console(stderr=as_json)
+    stop = threading.Event()
+    restore = sigint_to_event(
+        stop, lambda: console.print("[yellow]stopping (Ctrl-C again to kill)...[/yellow]")
+    )
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:  # fmt: skip
+            report = run_localnet(cfg, RichObserver(progress), stop)
+    finally:
+        restore()
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        render_report(report, console)
+    if report.error:
+        err.print(f"[red]error:[/red] {report.error}")
+        raise typer.Exit(1)
+    if report.interrupted:
+        err.print("[yellow]interrupted[/yellow]: every process was stopped; rerun with --resume to continue")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    bad = {n: c for n, c in report.exit_codes.items() if c != 0}
+    if bad:
+        err.print(f"[red]error:[/red] processes exited uncleanly: {bad} (see {report.paths.get('logs')})")
+        raise typer.Exit(1)
