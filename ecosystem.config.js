@@ -1,0 +1,62 @@
+// pm2 apps for the vidaio daemons (SPEC §8). Start from the project root:
+//
+//   scripts/pm2.sh start ecosystem.config.js              # both apps
+//   scripts/pm2.sh start ecosystem.config.js --only vidaio-miner
+//   scripts/pm2.sh logs vidaio-miner     scripts/pm2.sh stop all     scripts/pm2.sh kill
+//
+// Settings come from an env file read by the daemon itself (pydantic-settings), never from this
+// file: VIDAIO_MINER_ENV_FILE / VIDAIO_VALIDATOR_ENV_FILE, else VIDAIO_ENV_FILE, else ./.env
+// (see .env.example and docs/operations.md). pm2 stops an app with SIGINT and waits
+// kill_timeout before SIGKILL: the daemons finish or abandon in-flight work cleanly on SIGINT
+// (miner.shutdown_grace_s, validator.shutdown_grace_s), so keep kill_timeout above those.
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+
+const ROOT = __dirname;
+const PYTHON = process.env.VIDAIO_PYTHON || path.join(ROOT, ".venv", "bin", "python");
+const LOG_DIR = process.env.VIDAIO_PM2_LOG_DIR || path.join(ROOT, "logs");
+
+// The env file one daemon reads: its own variable, else the shared one, else ./.env if present.
+function envFileArgs(specific) {
+  const file = process.env[specific] || process.env.VIDAIO_ENV_FILE || path.join(ROOT, ".env");
+  if (process.env[specific] || process.env.VIDAIO_ENV_FILE || fs.existsSync(file)) {
+    return ["--env-file", path.resolve(ROOT, file)];
+  }
+  return []; // no env file: environment variables and defaults only
+}
+
+function app(name, script, envVar) {
+  return {
+    name,
+    cwd: ROOT,
+    script,
+    args: envFileArgs(envVar),
+    interpreter: PYTHON,
+    exec_mode: "fork",
+    instances: 1,
+    autorestart: true,
+    max_restarts: 10, // then "errored": a config/startup error should not loop forever
+    min_uptime: "30s", // an exit sooner than this counts as an unstable restart
+    restart_delay: 5000,
+    kill_timeout: 30000, // pm2 sends SIGINT (its default, PM2_KILL_SIGNAL), then SIGKILL after 30 s
+    // Signal only the daemon: it stops its own encoders/scorers in order. With treekill the
+    // ffmpeg children would get SIGINT too and fail the work the grace period is meant to finish.
+    treekill: false,
+    time: true,
+    merge_logs: true,
+    out_file: path.join(LOG_DIR, `${name}.out.log`),
+    error_file: path.join(LOG_DIR, `${name}.err.log`),
+    env: {
+      PYTHONUNBUFFERED: "1",
+    },
+  };
+}
+
+module.exports = {
+  apps: [
+    app("vidaio-miner", "neurons/miner.py", "VIDAIO_MINER_ENV_FILE"),
+    app("vidaio-validator", "neurons/validator.py", "VIDAIO_VALIDATOR_ENV_FILE"),
+  ],
+};
