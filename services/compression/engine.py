@@ -19,12 +19,14 @@ from typing import Literal, Protocol, runtime_checkable
 from loguru import logger
 from pydantic import BaseModel, ConfigDict
 
+from scoring.config import ScoringConfig
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 
 from .encoder import encode
 from .errors import CompressionFailed, Deadline
+from .policy import best_scoring_crf, crf_for_size, fallback_crf
 from .probing import ClipMeasurer, Measured, VmafMeter, cut_reference, plan_samples
-from .search import Probe, SearchResult, search_crf
+from .search import Probe, search_crf
 from .settings import ENCODERS, CompressionSettings
 
 Progress = Callable[[str], None]
@@ -161,15 +163,8 @@ class FixedCrfEngine:
             task.close()
 
 
-def fallback_crf(result: SearchResult, *, conservative: int, lo: int, slope: float) -> int:
-    """CRF for a search cut short without a passing probe: the conservative CRF, kept below any
-    failing probe by the CRF distance its VMAF deficit suggests (pure)."""
-    crf = conservative
-    fail = result.lowest_failing
-    if fail is not None:
-        deficit = max(result.target - fail.vmaf, 0.0)
-        crf = min(crf, fail.crf - 1 - math.ceil(deficit / slope))
-    return max(crf, lo)
+def measurer_probes(measurer: ClipMeasurer) -> list[Probe]:
+    return [Probe(m.crf, m.vmaf, m.size_bytes) for m in measurer.results.values()]
 
 
 class SearchingEngine:
@@ -177,8 +172,9 @@ class SearchingEngine:
 
     name = "search"
 
-    def __init__(self, settings: CompressionSettings | None = None) -> None:
+    def __init__(self, settings: CompressionSettings | None = None, scoring: ScoringConfig | None = None) -> None:
         self.settings = settings or CompressionSettings()
+        self.scoring = scoring or ScoringConfig()
 
     def compress(
         self,
@@ -241,6 +237,13 @@ class SearchingEngine:
         fell_back = False
         if result.best is not None:
             crf = result.best.crf
+            if s.prefer_score:
+                passing = [
+                    (m.crf, m.size_bytes, m.harmonic_mean)
+                    for m in measurer.results.values()
+                    if m.vmaf >= target and m.crf <= crf
+                ]
+                crf = best_scoring_crf(passing, input_size=info.size_bytes, threshold=thr, cfg=self.scoring)
         elif result.stop_reason == "never_passes":
             at_lo = measurer.results[lo]
             if ranges is None and at_lo.harmonic_mean < thr:
@@ -277,7 +280,7 @@ class SearchingEngine:
     ) -> _Final:
         """Encode (or reuse) and verify at `crf`; one step down if it misses; a step up if too big."""
         s = self.settings
-        need = thr + s.verify_margin
+        need = thr + min(s.verify_margin, s.safety_margin)
         cand = self._make(task, src, codec, crf, measurer, info)
         if cand.vmaf is not None and cand.vmaf < need and crf > lo:
             step = max(1, math.ceil((need - cand.vmaf) / slope))
@@ -293,22 +296,24 @@ class SearchingEngine:
             )
         tries = 0
         while cand.size >= info.size_bytes:
+            # no lower CRF can help: go up to the CRF the probes' size curve predicts, and accept it
+            # if it still passes the threshold on every frame (the validator's strictest reading)
             tries += 1
-            up = cand.crf + max(2, math.ceil(6 * math.log2(cand.size / info.size_bytes + 1e-9) + 1))
             if tries > 2 or cand.crf >= hi:
-                cand.discard()
                 raise CompressionFailed(
                     f"{codec} output at CRF {cand.crf} ({cand.size} B) is not smaller than the input "
-                    f"({info.size_bytes} B) at VMAF >= {need:.2f}"
+                    f"({info.size_bytes} B) at VMAF >= {thr:g}"
                 )
-            task.say(f"output not smaller than the input: trying CRF {min(up, hi)}")
+            up = min(crf_for_size(measurer_probes(measurer), cand.crf, cand.size, 0.97 * info.size_bytes), hi)
+            task.say(f"output ({cand.size} B) not smaller than the input ({info.size_bytes} B): trying CRF {up}")
             bigger = cand
-            cand = self._make(task, src, codec, min(up, hi), measurer, info)
+            cand = self._make(task, src, codec, up, measurer, info)
+            cand.stepped = True
             bigger.discard()
-            if cand.vmaf is not None and cand.vmaf < need:
-                cand.discard()
+            if cand.hm is not None and cand.hm < thr:
                 raise CompressionFailed(
-                    f"cannot make the {codec} output smaller than the input at VMAF >= {need:.2f}"
+                    f"cannot make the {codec} output smaller than the input at VMAF >= {thr:g} "
+                    f"(CRF {up}: {cand.size} B, VMAF {cand.hm:.2f})"
                 )
         return cand
 
@@ -320,16 +325,12 @@ class SearchingEngine:
         probed: Measured | None = measurer.results.get(crf) if measurer.keep_files else None
         if probed is not None and probed.path is not None and probed.path.is_file():
             return _Final(crf, probed.path, probed.size_bytes, probed.vmaf, probed.harmonic_mean)
-        if measurer.keep_files:  # whole-clip probing: a new CRF is just another probe
-            m = measurer.measure(crf)
-            assert m.path is not None
-            return _Final(crf, m.path, m.size_bytes, m.vmaf, m.harmonic_mean)
         out = task.dir / f"final_crf{crf}.mp4"
         task.say(f"final encode at {codec} CRF {crf}")
         enc_s = encode(src, out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline)
         size = out.stat().st_size
         vmaf = hm = None
-        # time the VMAF of the full clip like the encode (probes tell the ratio of the two)
+        # the full-clip VMAF costs about what the probes' VMAF cost relative to their encodes
         ratio = max((m.vmaf_s / max(m.encode_s, 1e-3) for m in measurer.results.values()), default=1.0)
         if s.verify and task.deadline.allows(enc_s * ratio * 1.2 + 0.5):
             task.say(f"verifying CRF {crf} on all {info.frame_count} frames")
@@ -352,12 +353,17 @@ class _Final:
 
 
 def build_compression_engine(
-    name: Literal["search", "fixed"] | str, settings: CompressionSettings | None = None
+    name: Literal["search", "fixed"] | str,
+    settings: CompressionSettings | None = None,
+    scoring: ScoringConfig | None = None,
 ) -> CompressionEngine:
-    """The engine a miner runs: "search" (target-VMAF search) or "fixed" (lazy, one CRF per tier)."""
+    """The engine a miner runs: "search" (target-VMAF search) or "fixed" (lazy, one CRF per tier).
+
+    `scoring` (the §6.3 weights) only tunes which passing CRF the search prefers.
+    """
     settings = settings or CompressionSettings()
     if name == "search":
-        return SearchingEngine(settings)
+        return SearchingEngine(settings, scoring)
     if name == "fixed":
         return FixedCrfEngine(settings)
     raise ValueError(f"unknown compression engine {name!r} (known: search, fixed)")

@@ -21,7 +21,11 @@ class CompressionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     safety_margin: float = Field(
-        1.5, ge=0.0, le=20.0, description="VMAF points aimed above the task threshold by the search."
+        0.0,
+        ge=0.0,
+        le=20.0,
+        description="VMAF points aimed above the task threshold, on top of the `risk_quantile` reading "
+        "(which already sits ~1-2 points under the all-frame mean; use ~1.5 without a quantile).",
     )
     max_probes: int = Field(6, ge=1, le=20, description="Most probe encodes (CRF trials) per task.")
     sample_seconds: float = Field(
@@ -42,11 +46,17 @@ class CompressionSettings(BaseModel):
     threads: int = Field(2, ge=1, le=256, description="Encoder and VMAF threads.")
     vmaf_model: str = Field("vmaf_v0.6.1neg", description="libvmaf model the validator scores compression with.")
     validator_frames: int = Field(5, ge=1, le=1000, description="Frames the validator samples for VMAF.")
-    risk_quantile: float = Field(
+    risk_quantile: float | None = Field(
         0.05,
         ge=0.0,
         le=0.5,
-        description="Quantile of the validator's n-frame harmonic mean that must reach the target.",
+        description="How probe/final VMAF is read: empty = harmonic mean over every frame; a number q = the "
+        "q-quantile of the validator's random n-frame harmonic mean (never above the all-frame mean).",
+    )
+    prefer_score: bool = Field(
+        True,
+        description="Among the passing probes answer the one with the best estimated S_f (SPEC 6.3), not "
+        "always the highest CRF: once the file is small, VMAF margin is worth more than a few bytes.",
     )
     verify: bool = Field(True, description="Measure the final file's full VMAF before answering.")
     verify_margin: float = Field(

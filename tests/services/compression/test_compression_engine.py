@@ -20,15 +20,15 @@ from services.compression import (
 from services.compression.engine import CompressionEngine
 from tests.media_factory import make_clip
 
-FAST = {"av1": "10", "hevc": "veryfast", "h264": "veryfast"}
+FAST = {"av1": "12", "hevc": "ultrafast", "h264": "veryfast"}
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 s of noisy testsrc2, 192x108 @ 24 fps, high-quality (not lossless) x264: room to compress."""
+    """1.5 s of noisy testsrc2, 160x90 @ 24 fps, high-quality (not lossless) x264: room to compress."""
     d = tmp_path_factory.mktemp("compression_src")
     return make_clip(
-        d / "source.mp4", size=(192, 108), fps=24, frames=48, codec="h264", crf=14,
+        d / "source.mp4", size=(160, 90), fps=24, frames=36, codec="h264", crf=14,
         pattern="testsrc2", vf="noise=alls=6:allf=t",
     )  # fmt: skip
 
@@ -69,7 +69,7 @@ def test_search_meets_threshold_validator_side_and_shrinks(
     assert_valid_output(out, source, codec)
     # the strictest reading of what the validator does: harmonic mean over every frame, NEG model
     check = vmaf_full(source, out, model="vmaf_v0.6.1neg", threads=2)
-    assert len(check.per_frame) == 48
+    assert len(check.per_frame) == 36
     assert check.harmonic_mean >= threshold, (check.harmonic_mean, outcome)
     assert outcome.verified and outcome.vmaf is not None
     assert outcome.vmaf <= check.harmonic_mean + 1e-6  # the engine's reading is the conservative one
@@ -153,3 +153,25 @@ def test_bad_tasks_fail_with_a_reason(tmp_path: Path) -> None:
     assert not (tmp_path / "o.mp4").exists()
     with pytest.raises(ValueError, match="unknown compression engine"):
         build_compression_engine("magic")
+
+
+def test_deadline_near_falls_back_to_the_conservative_crf(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a first failing probe the clock says "no time for more": conservative CRF, unverified."""
+    from services.compression.errors import Deadline
+
+    monkeypatch.setattr(Deadline, "allows", lambda self, seconds: False)
+    settings = fast_settings(
+        tmp_path / "work",
+        fixed_crf={89: {"av1": 62, "hevc": 50, "h264": 50}},  # a first probe that surely fails
+        conservative_crf={"av1": 24, "hevc": 18, "h264": 18},
+    )
+    out = tmp_path / "out.mp4"
+    outcome = SearchingEngine(settings).compress(source, out, codec="av1", vmaf_threshold=89.0)
+    assert [p.crf for p in outcome.probes] == [62]
+    assert outcome.fell_back and not outcome.verified
+    assert outcome.crf <= 24
+    assert_valid_output(out, source, "av1")
+    assert vmaf_full(source, out, model="vmaf_v0.6.1neg").harmonic_mean >= 89.0
+    assert list((tmp_path / "work").iterdir()) == []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.compression.engine import fallback_crf
+from services.compression.policy import best_scoring_crf, crf_for_size, fallback_crf
 from services.compression.search import Probe, SearchResult, next_crf, search_crf
 
 
@@ -180,3 +180,28 @@ def test_slope_estimate() -> None:
     assert math.isclose(r.slope(1.0), 0.5)
     flat = SearchResult(target=90.0, best=None, lowest_failing=None, probes=[Probe(20, 95.0, 1)], stop_reason="x")
     assert flat.slope(0.7) == 0.7
+
+
+def test_crf_for_size_uses_the_probes_size_curve() -> None:
+    # size halves every 10 CRF in the probes: 1.5x too big needs log(1.5)/log(2)*10 = 5.85 -> 6 steps
+    probes = [Probe(20, 95.0, 400_000), Probe(30, 90.0, 200_000)]
+    assert crf_for_size(probes, 25, 300_000, 200_000) == 31
+    # no usable probe curve: about 6 % per step
+    assert crf_for_size([], 25, 106_000, 100_000) == 26
+    assert crf_for_size([Probe(20, 95.0, 1000)], 25, 200_000, 100_000) == 25 + math.ceil(math.log(2) / 0.06)
+    # already small enough: still one step (the caller only asks when the file is too big)
+    assert crf_for_size(probes, 25, 90_000, 100_000) == 26
+
+
+def test_best_scoring_crf_trades_bytes_for_vmaf_margin() -> None:
+    from scoring.config import ScoringConfig
+
+    cfg = ScoringConfig()
+    # big files: the highest CRF (smallest file) wins even with less VMAF margin
+    big = [(30, 800_000, 95.0), (34, 600_000, 91.0), (38, 450_000, 86.0)]
+    assert best_scoring_crf(big, input_size=1_000_000, threshold=85.0, cfg=cfg) == 38
+    # already tiny files: a few bytes more buy a lot of VMAF term
+    tiny = [(40, 60_000, 97.0), (50, 30_000, 86.0)]
+    assert best_scoring_crf(tiny, input_size=1_000_000, threshold=85.0, cfg=cfg) == 40
+    with pytest.raises(ValueError, match="no candidate"):
+        best_scoring_crf([], input_size=1, threshold=85.0, cfg=cfg)
