@@ -86,6 +86,7 @@ class ValidatorRuntime:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.close()
+        await asyncio.to_thread(self.runner.close)
         self.pool.close(wait=False)
         await asyncio.to_thread(self.factory.close)
         with contextlib.suppress(Exception):

@@ -157,16 +157,21 @@ class Judge:
                 reason = f"url_expired: the presigned URL expired at {expiry.isoformat()}"
                 return Judged(self._failed(base, "fetch_failed", reason), timings)
             dest = self.work_dir / round_id / f"{answer.assignment.task_id}.mp4"
-            t0 = time.monotonic()
             try:
+                waited = time.monotonic()
                 async with self._fetch_sem:
-                    fetched = await fetch(out.output_url, dest, max_bytes=self.byte_cap(answer), cfg=self.fetch_cfg)
+                    t0 = time.monotonic()
+                    timings["download_wait_s"] = t0 - waited
+                    try:
+                        fetched = await fetch(
+                            out.output_url, dest, max_bytes=self.byte_cap(answer), cfg=self.fetch_cfg
+                        )
+                    finally:
+                        timings["download_s"] = time.monotonic() - t0
             except FetchError as exc:
-                timings["download_s"] = time.monotonic() - t0
                 if exc.reason == "too_large":
                     return Judged(self._failed(base, "invalid", f"{Reason.OVERSIZED.value}: {exc.detail}"), timings)
                 return Judged(self._failed(base, "fetch_failed", f"{exc.reason}: {exc.detail}"[:500]), timings)
-            timings["download_s"] = time.monotonic() - t0
             base["params"]["output_sha256"] = fetched.sha256
             base["params"]["output_bytes"] = fetched.size
             if prev is not None:

@@ -15,13 +15,16 @@ is recorded, so a test can SIGKILL it mid-scoring. Never set it outside tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -36,8 +39,9 @@ from vidaio.validator.roster import CapabilityCache, RoundPlan, eligible_neurons
 from vidaio.validator.tasks import TaskBuilder, TaskClip, compression_task, make_round_id, upscaling_task
 from vidaio.validator.weights import WeightSetter
 
+T = TypeVar("T")
 TEST_PAUSE_ENV = "VIDAIO_VALIDATOR_TEST_PAUSE_FILE"
-TIMING_KEYS = ("prepare_s", "dispatch_s", "download_s", "validate_s", "metrics_s", "db_s")
+TIMING_KEYS = ("prepare_s", "dispatch_s", "download_wait_s", "download_s", "validate_s", "metrics_s", "db_s")
 
 
 @dataclass
@@ -54,6 +58,12 @@ class RoundStats:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_KEYS, 0.0))
     wall_s: float = 0.0
     random_weights: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+    """Seconds from the round's start: plan_s, prepared_s, last_answer_s, last_record_s."""
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.monotonic() - self.started_at
 
     def add(self, judged: Judged, elapsed_s: float, db_s: float) -> None:
         r = judged.result
@@ -63,7 +73,7 @@ class RoundStats:
         self.random_weights = self.random_weights or judged.random_weights
         self.timings["dispatch_s"] += elapsed_s
         self.timings["db_s"] += db_s
-        for key in ("download_s", "validate_s", "metrics_s"):
+        for key in ("download_wait_s", "download_s", "validate_s", "metrics_s"):
             self.timings[key] += judged.timings.get(key, 0.0)
 
     def summary(self) -> str:
@@ -103,9 +113,18 @@ class RoundRunner:
         self.secret = secret
         self.own_hotkey = own_hotkey
         self.work_dir = judge.work_dir
+        # one writer thread: SQLite serialises writes anyway, and a dedicated thread keeps them from
+        # queueing behind storage calls in the loop's shared default executor
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validator-db")
+
+    async def _in_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
 
     async def plan(self, snapshot: MetagraphSnapshot, round_id: str) -> RoundPlan:
-        await asyncio.to_thread(self.repo.sync_hotkeys, {n.uid: n.hotkey for n in snapshot.neurons})
+        await self._in_db(self.repo.sync_hotkeys, {n.uid: n.hotkey for n in snapshot.neurons})
         miners = await self.caps.refresh(eligible_neurons(snapshot, self.own_hotkey))
         plan = plan_round(miners, self.s, round_rng(self.secret, round_id))
         for uid, why in plan.skipped:
@@ -115,13 +134,14 @@ class RoundRunner:
     async def run_round(self, snapshot: MetagraphSnapshot, block: int, *, round_id: str | None = None) -> RoundStats:
         started = time.monotonic()
         round_id = round_id or make_round_id(block)
-        stats = RoundStats(round_id=round_id, block=block)
+        stats = RoundStats(round_id=round_id, block=block, started_at=started)
         plan = await self.plan(snapshot, round_id)
         stats.planned = plan.task_count
+        stats.mark("plan_s")
         if plan.task_count == 0:
             logger.warning("round {}: no miner to ask (block {}, {} neurons)", round_id, block, len(snapshot.neurons))
             return stats
-        await asyncio.to_thread(self.repo.start_round, round_id, block=block, task_count=plan.task_count)
+        await self._in_db(self.repo.start_round, round_id, block=block, task_count=plan.task_count)
         clips: list[TaskClip] = []
         status: RoundStatus = "failed"
         message: str | None = None
@@ -129,6 +149,7 @@ class RoundRunner:
             t0 = time.monotonic()
             assignments = await self._prepare(round_id, plan, clips)
             stats.timings["prepare_s"] = time.monotonic() - t0
+            stats.mark("prepared_s")
             ledgers = {clip.group_id: Ledger() for clip in clips}
             await asyncio.gather(*(self._task(a, ledgers[a.clip.group_id], round_id, stats) for a in assignments))
             status = "finished"
@@ -140,7 +161,7 @@ class RoundRunner:
             logger.opt(exception=exc).error("round {} failed: {}", round_id, message)
         finally:
             await self._cleanup(round_id, clips)
-            await asyncio.to_thread(self.repo.finish_round, round_id, status=status, message=message)
+            await self._in_db(self.repo.finish_round, round_id, status=status, message=message)
             stats.status = status
             stats.wall_s = time.monotonic() - started
             logger.info(stats.summary())
@@ -183,10 +204,11 @@ class RoundRunner:
     async def _task(self, a: Assignment, ledger: Ledger, round_id: str, stats: RoundStats) -> None:
         try:
             answer = await dispatch(self.client, a, grace_s=self.s.dispatch_grace_s)
+            stats.mark("last_answer_s")
             judged = await self.judge.judge(answer, ledger, round_id)
             await _test_pause(stats)
             t0 = time.monotonic()
-            outcome = await asyncio.to_thread(self.repo.record_result, judged.result)
+            outcome = await self._in_db(self.repo.record_result, judged.result)
             db_s = time.monotonic() - t0
         except NotScored as exc:
             logger.error("round {}: {}; nothing recorded for uid {}", round_id, exc, a.miner.uid)
@@ -196,6 +218,7 @@ class RoundRunner:
                                             round_id, a.task_id, a.miner.uid, exc)  # fmt: skip
             return
         stats.add(judged, answer.result.elapsed_s, db_s)
+        stats.mark("last_record_s")
         r = judged.result
         label = " [random PIE-APP weights]" if judged.random_weights else ""
         logger.info(

@@ -87,7 +87,6 @@ def _init_worker(ctx: _Context, torch_threads: int, parent: int, log_level: str)
     global _ctx
     _ctx = ctx
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
     import sys
 
@@ -95,12 +94,13 @@ def _init_worker(ctx: _Context, torch_threads: int, parent: int, log_level: str)
 
     worker_logger.remove()
     worker_logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss.SSS} | {level: <7} | scorer | {message}")
-    try:
-        import torch
+    # torch (imported only when PIE-APP first runs) reads its intra-op thread count from these
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
 
-        torch.set_num_threads(torch_threads)
-    except Exception:  # torch is only needed for PIE-APP; VMAF-only scoring works without it
-        pass
+
+def _warm() -> int:
+    """A no-op job: makes the pool spawn its workers (and import scoring) before the first real job."""
+    return os.getpid()
 
 
 def _context(given: _Context | None) -> _Context:
@@ -160,9 +160,12 @@ class ScorePool:
         )
 
     def start(self) -> ScorePool:
+        """Create the executor; process workers are spawned now, in the background (not on the first job)."""
         with self._lock:
             if self._executor is None:
                 self._executor = self._build()
+                if self.kind == "process":
+                    self._executor.submit(_warm)
         return self
 
     def _exec(self) -> Executor:

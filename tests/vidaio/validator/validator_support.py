@@ -217,7 +217,7 @@ def env_lines(sections: dict[str, Any]) -> str:
             data["secret_access_key"] = value.secret_access_key.get_secret_value()
         if name == "validator":
             data["secret"] = value.secret.get_secret_value()
-        lines.append(f"VIDAIO_{name.upper()}={json.dumps(data)}")
+        lines.append(f"VIDAIO_{name.upper()}='{json.dumps(data)}'")
     return "\n".join(lines) + "\n"
 
 

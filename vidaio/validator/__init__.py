@@ -1,0 +1,13 @@
+"""The validator daemon (issue 8). Modules, by domain:
+
+- `config`: `ValidatorSettings` (section `VIDAIO_VALIDATOR__*`), `ValidatorConfig`, the sampling secret;
+- `roster`: metagraph + capabilities (cached) -> the round plan (who gets which clip, seeded);
+- `tasks`: prepared clips from synthesis, uploaded and presigned; deterministic round and task ids;
+- `dispatch`: signed task requests under deadlines; failure names;
+- `judge`: fetch, duplicates, validation + metrics (`scoring.evaluate`) -> `RoundResult`;
+- `pool`: the bounded scoring pool (processes or threads);
+- `weights`: SPEC §6.6 weights through the chain port, retried, every attempt stored;
+- `loop`: one round, and rounds until stopped; `daemon`: build, signals, `main`.
+
+Kept import-free: scoring worker processes import `vidaio.validator.pool` only.
+"""
