@@ -9,6 +9,7 @@ noised (`gblur=sigma=2,noise=alls=20`). Weights are random-initialised (saved on
 
 Each chunk size runs in a fresh worker process, so its peak RSS is its own:
 - `peak_rss_mb`: the worker's ru_maxrss (python + torch + the library + 273 MB of weights + scoring);
+- `median_s` wall-clock and `median_cpu_s` process CPU time (all threads) of the scoring call;
 - `scoring_growth_mb`: VmHWM during the scoring call minus VmRSS just before it (Linux clear_refs),
   i.e. the memory the patches and activations cost on top of the loaded model.
 `--one-batch` adds one run with every patch in a single batch (what pyiqa does; ~80 s and ~11 GB
@@ -94,16 +95,18 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     metric = PieAppMetric(backend)
     load_s = time.perf_counter() - t0
     seconds: list[float] = []
+    cpu_seconds: list[float] = []
     growth: list[float] = []
     value = float("nan")
     for _ in range(args.runs):
         before = _status_mb("VmRSS")
         exact = _reset_peak()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         value = metric.score_pair(ref, dist)
         if backend.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds.append(time.perf_counter() - t)
+        cpu_seconds.append(time.process_time() - c)
         if exact:
             growth.append(_status_mb("VmHWM") - before)
     rows, cols = patch_grid(height, width)
@@ -113,6 +116,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "runs": args.runs,
         "seconds": seconds,
         "median_s": statistics.median(seconds),
+        "cpu_seconds": cpu_seconds,
+        "median_cpu_s": statistics.median(cpu_seconds),
         "load_s": load_s,
         "scoring_growth_mb": max(growth) if growth else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -175,12 +180,14 @@ def main() -> None:
     table = Table(
         title=f"PIE-APP ({args.backend}, {args.device}) per {width}x{height} frame pair, random weights"
     )
-    for col in ("chunk", "patches", "runs", "median s", "runs s", "scoring +MB", "peak RSS MB", "value"):
+    cols = ("chunk", "patches", "runs", "median s", "runs s", "CPU s", "scoring +MB", "peak RSS MB", "value")
+    for col in cols:
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(
             "one batch" if r["chunk"] is None else str(r["chunk"]), str(r["patches"]), str(r["runs"]),
             f"{r['median_s']:.1f}", " ".join(f"{s:.1f}" for s in r["seconds"]),
+            f"{r['median_cpu_s']:.1f}" if "median_cpu_s" in r else "-",
             "-" if r["scoring_growth_mb"] is None else f"{r['scoring_growth_mb']:.0f}",
             f"{r['peak_rss_mb']:.0f}", f"{r['value']:.6f}",
         )  # fmt: skip
