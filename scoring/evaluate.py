@@ -4,8 +4,13 @@ This is what the validator and `vidaio score compression|upscaling` call. A resp
 validation, or whose metrics cannot be computed, gets a verdict with score 0 and named reasons;
 a bad *reference* (the caller's own file) raises `BadReferenceError`.
 
-Frame sampling is seeded with (secret, task_id): VMAF uses salt "vmaf", PIE-APP "pieapp", so the two
-draws are independent and unpredictable without the validator's secret.
+Frame sampling is seeded with (secret, task_id): VMAF uses salt "vmaf", PIE-APP "pieapp", the colour
+check "chroma", so the draws are independent and unpredictable without the validator's secret.
+
+Anti-gaming checks (`scoring.integrity`) run once VMAF would give credit (at or above the threshold
+or gate; below it the formulas give nothing for quality anyway), each refusing with a named reason:
+`chroma_mismatch` (VMAF ignores colour) and, for upscaling, `vmaf_enhancement_gap` (the gate model
+rewards sharpening/contrast boosts that VMAF-NEG does not).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from loguru import logger
 
 from scoring.compression import compression_rate, compression_score
 from scoring.config import ScoringConfig
+from scoring.integrity import colour_check, enhancement_gap
 from scoring.media.ffmpeg import FfmpegError, ffmpeg_exe
 from scoring.media.frames import DecodeError, decode_frames
 from scoring.media.probe import ProbeError, ProbeInfo, probe
@@ -34,6 +40,7 @@ from scoring.metrics.vmaf import (
 )
 from scoring.upscaling import upscaling_score
 from scoring.validation import (
+    Reason,
     ValidationResult,
     expected_for_compression,
     expected_for_upscaling,
@@ -43,6 +50,10 @@ from scoring.validation import (
 Status = Literal["ok", "invalid", "error"]
 Progress = Callable[[str], None]
 METRIC_ERROR = "metric_error"
+
+
+class _Refused(Exception):
+    """An anti-gaming check refused the answer (the verdict already says why)."""
 
 
 class BadReferenceError(ValueError):
@@ -66,6 +77,8 @@ class _Common:
     vmaf_per_frame: dict[int, float] = field(default_factory=dict)
     vmaf_indices: list[int] = field(default_factory=list)
     sha256: str | None = None
+    chroma_saturation: float | None = None
+    chroma_psnr: float | None = None
     score: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -106,6 +119,7 @@ class UpscalingVerdict(_Common):
     pieapp_per_frame: list[float] = field(default_factory=list)
     pieapp_indices: list[int] = field(default_factory=list)
     pieapp_random_weights: bool = False
+    vmaf_neg: float | None = None
     s_q: float = 0.0
     s_l: float = 0.0
     s_pre: float = 0.0
@@ -128,6 +142,41 @@ def _apply_validation(verdict: _Common, result: ValidationResult) -> bool:
     verdict.reasons = result.reasons
     verdict.messages = result.messages
     return False
+
+
+def _refuse(verdict: _Common, reason: Reason, detail: str) -> None:
+    verdict.status = "invalid"
+    verdict.reasons = [reason.value]
+    verdict.messages = [f"{reason.value}: {detail}"]
+    verdict.score = 0.0
+
+
+def _colours_ok(
+    verdict: _Common, ref: Path, dist: Path, n_frames: int, n: int, secret: str, cfg: MetricsConfig
+) -> bool:
+    """The colour check; False after marking the verdict `chroma_mismatch`."""
+    t0 = time.monotonic()
+    stats, why = colour_check(ref, dist, n_frames, n, secret=secret, task_id=verdict.task_id, cfg=cfg)
+    if stats is None:
+        return True
+    verdict.timings["chroma_s"] = time.monotonic() - t0
+    verdict.chroma_saturation, verdict.chroma_psnr = stats.saturation_ratio, stats.psnr_min
+    if why is not None:
+        _refuse(verdict, Reason.CHROMA_MISMATCH, why)
+    return why is None
+
+
+def _no_enhancement_gap(
+    v: UpscalingVerdict, ref: Path, dist: Path, gate_vmaf: float, gate_model: str, cfg: MetricsConfig
+) -> bool:
+    """VMAF - VMAF-NEG within bounds; False after marking the verdict `vmaf_enhancement_gap`."""
+    t0 = time.monotonic()
+    v.vmaf_neg, why = enhancement_gap(ref, dist, v.vmaf_indices, gate_vmaf, gate_model, cfg)
+    if v.vmaf_neg is not None:
+        v.timings["vmaf_neg_s"] = time.monotonic() - t0
+    if why is not None:
+        _refuse(v, Reason.VMAF_ENHANCEMENT_GAP, why)
+    return why is None
 
 
 def _metric_failed(verdict: _Common, exc: Exception) -> None:
@@ -207,17 +256,22 @@ def evaluate_compression(
         v.compressed_size = dist_p.stat().st_size
     if _apply_validation(v, result):
         try:
+            n_frames = _n_frames(ref, result)
             note("scoring VMAF")
             vmaf = _vmaf(
                 v,
                 ref_p,
                 dist_p,
-                _n_frames(ref, result),
+                n_frames,
                 scoring_cfg.vmaf_samples,
                 metrics_cfg.vmaf_model_compression,
                 secret,
                 metrics_cfg,
             )
+            if vmaf >= vmaf_threshold and not _colours_ok(
+                v, ref_p, dist_p, n_frames, scoring_cfg.vmaf_samples, secret, metrics_cfg
+            ):
+                raise _Refused
             v.compression_rate = compression_rate(v.compressed_size, v.original_size)
             b = compression_score(v.compression_rate, vmaf, vmaf_threshold, scoring_cfg)
             v.compression_term, v.quality_term, v.vmaf_passed, v.score = (
@@ -226,7 +280,9 @@ def evaluate_compression(
                 b.vmaf_passed,
                 b.s_f,
             )
-        except (FfmpegError, VmafError, VmafInputError, ProbeError) as exc:
+        except _Refused:
+            pass
+        except (FfmpegError, VmafError, VmafInputError, ProbeError, DecodeError) as exc:
             _metric_failed(v, exc)
     v.timings["total_s"] = time.monotonic() - started
     logger.info(
@@ -300,12 +356,18 @@ def evaluate_upscaling(
             vmaf = _vmaf(v, ref_p, dist_p, n_frames, scoring_cfg.vmaf_samples, model, secret, metrics_cfg)
             pieapp = scoring_cfg.pieapp_cap  # ignored by the formula when the gate fails
             if vmaf >= scoring_cfg.upscaling_vmaf_threshold:
+                if not _colours_ok(v, ref_p, dist_p, n_frames, scoring_cfg.vmaf_samples, secret, metrics_cfg):
+                    raise _Refused
+                if not _no_enhancement_gap(v, ref_p, dist_p, vmaf, model, metrics_cfg):
+                    raise _Refused
                 pieapp = _pieapp(
                     v, ref_p, dist_p, n_frames, secret, scoring_cfg, metrics_cfg, pieapp_metric, note
                 )
             b = upscaling_score(pieapp, vmaf, content_length, scoring_cfg)
             v.vmaf_passed, v.s_q, v.s_l, v.s_pre, v.s_f = b.vmaf_passed, b.s_q, b.s_l, b.s_pre, b.s_f
             v.score = b.s_f
+        except _Refused:
+            pass
         except (FfmpegError, VmafError, VmafInputError, ProbeError, DecodeError) as exc:
             _metric_failed(v, exc)
     v.timings["total_s"] = time.monotonic() - started

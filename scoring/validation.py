@@ -12,6 +12,12 @@ Identity checks (both are done):
   stream-identical; it is judged by the metrics like any other answer.
 A duplicate submission is a sha256 (or URL) already seen for the same task; the caller supplies
 what it has seen and records `ValidationResult.sha256`.
+
+Decompression bombs: an MP4 whose header (`scoring.media.mp4box`) declares a frame larger than the
+expected one is refused before any decoder opens it (PyAV's open decodes a frame to learn the
+stream: ~1 s and ~150 MB for a 24 kB file declaring 8192x8192); the decode pass stops at the first
+frame whose size is not the expected one (an in-band SPS can change it mid-stream) and after
+`frame_count + frame_tolerance + 1` frames (millions of tiny skip frames would otherwise all decode).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Collection
+from contextlib import closing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +33,7 @@ from pathlib import Path
 from loguru import logger
 
 from scoring.media.frames import DecodeError, iter_frames
+from scoring.media.mp4box import read_mp4_header
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
 
@@ -48,6 +56,8 @@ class Reason(StrEnum):
     OVERSIZED = "oversized"
     SAME_AS_REFERENCE = "same_as_reference"
     DUPLICATE_SUBMISSION = "duplicate_submission"
+    CHROMA_MISMATCH = "chroma_mismatch"
+    VMAF_ENHANCEMENT_GAP = "vmaf_enhancement_gap"
 
 
 @dataclass(frozen=True)
@@ -196,17 +206,45 @@ def file_sha256(path: str | Path) -> str:
 class DecodePass:
     frames: int
     error: str | None
+    capped: bool = False
 
 
-def decode_pass(path: str | Path) -> DecodePass:
-    """Decode every frame; count them and note the first error."""
+def decode_pass(
+    path: str | Path, *, max_frames: int | None = None, size: tuple[int, int] | None = None
+) -> DecodePass:
+    """Decode every frame; count them and note the first error.
+
+    Stops (`capped`) once `max_frames` frames decoded, and with an error at the first frame whose
+    width x height is not `size`."""
     n = 0
     try:
-        for _ in iter_frames(path):
-            n += 1
+        with closing(iter_frames(path)) as frames:
+            for frame in frames:
+                if size is not None and (frame.width, frame.height) != size:
+                    return DecodePass(
+                        n, f"frame {n} is {frame.width}x{frame.height}, the stream is {size[0]}x{size[1]}"
+                    )
+                n += 1
+                if max_frames is not None and n >= max_frames:
+                    return DecodePass(n, None, capped=True)
     except DecodeError as exc:
         return DecodePass(n, str(exc))
     return DecodePass(n, None)
+
+
+def header_bomb(path: Path, expected: ExpectedOutput) -> Failure | None:
+    """WRONG_RESOLUTION when the MP4 header declares a frame larger than expected (nothing decoded)."""
+    header = read_mp4_header(path)
+    if header is None or not header.video_tracks:
+        return None
+    track = header.video_tracks[0]
+    if track.pixels <= expected.width * expected.height:
+        return None
+    return Failure(
+        Reason.WRONG_RESOLUTION,
+        f"resolution is {track.width}x{track.height} (declared by the MP4 header, not decoded), "
+        f"expected {expected.width}x{expected.height}",
+    )
 
 
 def validate_output(
@@ -239,6 +277,16 @@ def validate_output(
         )
     elif url is not None and url in seen_urls:
         dup.append(Failure(Reason.DUPLICATE_SUBMISSION, "this URL was already submitted for this task"))
+    bomb = header_bomb(path, expected)
+    if bomb is not None:
+        failures = [bomb]
+        size = path.stat().st_size
+        if size > expected.max_size_bytes:
+            rule = expected.size_rule or f"<= {expected.max_size_bytes} bytes"
+            failures.append(Failure(Reason.OVERSIZED, f"file is {size} bytes, must be {rule}"))
+        result = ValidationResult(tuple([*failures, *dup]), digest, None, None, time.monotonic() - started)
+        logger.debug("validation of {} failed before decoding: {}", path.name, "; ".join(result.messages))
+        return result
     try:
         info = probe(path)
     except ProbeError as exc:
@@ -259,11 +307,12 @@ def validate_output(
     decoded: int | None = None
     refused = (Reason.OVERSIZED, Reason.WRONG_RESOLUTION, Reason.SAME_AS_REFERENCE)
     if not any(f.reason in refused for f in failures):
-        dp = decode_pass(path)
+        cap = expected.frame_count + expected.frame_tolerance + 1
+        dp = decode_pass(path, max_frames=cap, size=(info.width, info.height))
         decoded = dp.frames
         if dp.error:
             failures.append(Failure(Reason.DECODE_ERROR, f"{dp.error} (after {dp.frames} frames)"))
-        elif info.declared_frames and dp.frames < info.declared_frames:
+        elif not dp.capped and info.declared_frames and dp.frames < info.declared_frames:
             failures.append(
                 Failure(
                     Reason.DECODE_ERROR,
@@ -272,11 +321,20 @@ def validate_output(
             )
         # the decoded count is authoritative for the frame-count check
         failures = [f for f in failures if f.reason != Reason.FRAME_COUNT_MISMATCH]
-        failures += [
-            f
-            for f in check_output(info, expected, decoded_frames=decoded)
-            if f.reason == Reason.FRAME_COUNT_MISMATCH
-        ]
+        if dp.capped:
+            failures.append(
+                Failure(
+                    Reason.FRAME_COUNT_MISMATCH,
+                    f"more than {dp.frames - 1} frames (decoding stopped there), "
+                    f"expected {expected.frame_count} ± {expected.frame_tolerance}",
+                )
+            )
+        else:
+            failures += [
+                f
+                for f in check_output(info, expected, decoded_frames=decoded)
+                if f.reason == Reason.FRAME_COUNT_MISMATCH
+            ]
     failures += dup
     order = list(Reason)
     failures.sort(key=lambda f: order.index(f.reason))

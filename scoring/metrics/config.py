@@ -68,6 +68,32 @@ class MetricsConfig(BaseModel):
         le=1000,
         description="Upscaling x4: output size cap as a multiple of the input size.",
     )
+    chroma_min_saturation_ratio: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Colour check (VMAF ignores chroma): minimum RMS chroma of the output as a fraction of the "
+        "reference's on sampled frames (grayscale 0, honest encodes >= 0.73); 0 disables.",
+    )
+    chroma_min_psnr_db: float = Field(
+        default=18.0,
+        ge=0,
+        le=100,
+        description="Colour check: minimum PSNR of the U and V planes vs the reference (honest encodes >= 22 dB); 0 disables.",
+    )
+    chroma_min_reference_rms: float = Field(
+        default=2.0,
+        ge=0,
+        le=128,
+        description="The saturation ratio is checked only when the reference's RMS chroma reaches this (it has colour).",
+    )
+    vmaf_enhancement_gap_max: float = Field(
+        default=15.0,
+        ge=0,
+        le=100,
+        description="Upscaling: largest VMAF minus VMAF-NEG gap accepted (sharpening/contrast boosts inflate VMAF "
+        "by 11-22 points, honest SR measured <= 8); 0 disables the check and its extra VMAF-NEG run.",
+    )
     upscaling_codecs: list[str] = Field(
         default_factory=lambda: ["hevc", "av1", "h264"],
         min_length=1,

@@ -1,0 +1,87 @@
+"""Anti-gaming checks run by `scoring.evaluate` between output validation and the score.
+
+- `colour_check`: VMAF reads luma only; a grayscale or washed-out answer keeps its VMAF while
+  saving bytes (see `scoring.chroma` for the measurements behind the thresholds).
+- `enhancement_gap`: the upscaling gate model (vmaf_v0.6.1) rewards sharpening and contrast
+  boosts where VMAF-NEG does not. Measured on 320x180 x2 upscales (3 contents, harmonic means):
+  honest lanczos gap 1.5-3.4 and the SR model 4.8-7.9 points; bicubic + unsharp 11-18, bicubic +
+  contrast x1.2 20-22 (VMAF 99.9-100 while NEG says 78-80). Compression needs no gap check: it
+  scores with the NEG model, and the same boosts lowered its VMAF by 7-15 points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from scoring.chroma import ChromaStats, chroma_failure, measure_chroma
+from scoring.media.ffmpeg import ffmpeg_exe
+from scoring.metrics.config import MetricsConfig
+from scoring.metrics.vmaf import sample_frame_indices, vmaf_frames
+
+STD_MODEL = "vmaf_v0.6.1"
+NEG_MODEL = "vmaf_v0.6.1neg"
+
+
+def colour_check(
+    reference: Path,
+    distorted: Path,
+    n_frames: int,
+    n: int,
+    *,
+    secret: str,
+    task_id: str,
+    cfg: MetricsConfig,
+) -> tuple[ChromaStats | None, str | None]:
+    """(stats, why refused) on `n` seeded frames (salt "chroma"); (None, None) when the check is disabled."""
+    if cfg.chroma_min_saturation_ratio <= 0 and cfg.chroma_min_psnr_db <= 0:
+        return None, None
+    idx = sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt="chroma")
+    stats = measure_chroma(reference, distorted, idx)
+    why = chroma_failure(
+        stats,
+        min_saturation_ratio=cfg.chroma_min_saturation_ratio,
+        min_psnr_db=cfg.chroma_min_psnr_db,
+        min_reference_rms=cfg.chroma_min_reference_rms,
+    )
+    return stats, why
+
+
+def enhancement_gap(
+    reference: Path,
+    distorted: Path,
+    indices: Sequence[int],
+    gate_vmaf: float,
+    gate_model: str,
+    cfg: MetricsConfig,
+) -> tuple[float | None, str | None]:
+    """(VMAF-NEG, why refused) on the gate's frames; (None, None) when the check is disabled.
+
+    The gate's own value is reused when it was computed with vmaf_v0.6.1 (one extra libvmaf run),
+    else (4K model) vmaf_v0.6.1 is computed too so both numbers use the same model family."""
+    if cfg.vmaf_enhancement_gap_max <= 0:
+        return None, None
+    ffmpeg = ffmpeg_exe(cfg.ffmpeg_path)
+
+    def run(model: str) -> float:
+        res = vmaf_frames(
+            reference,
+            distorted,
+            indices,
+            model=model,
+            threads=cfg.vmaf_threads,
+            timeout_s=cfg.vmaf_timeout_s,
+            window=cfg.vmaf_window,
+            ffmpeg=ffmpeg,
+        )
+        return res.harmonic_mean
+
+    std = gate_vmaf if gate_model == STD_MODEL else run(STD_MODEL)
+    neg = run(NEG_MODEL)
+    gap = std - neg
+    if gap <= cfg.vmaf_enhancement_gap_max:
+        return neg, None
+    return neg, (
+        f"VMAF {std:.2f} but VMAF-NEG {neg:.2f} (gap {gap:.2f} > {cfg.vmaf_enhancement_gap_max:g}): "
+        "sharpening or contrast boost inflating VMAF"
+    )
