@@ -65,12 +65,12 @@ class LocalnetSettings(BaseModel):
         le=64,
         description="OMP/MKL/torch/encoder threads of each neuron (6 processes share the CPU).",
     )
-    validator_threads: int | None = Field(
+    heavy_threads: int | None = Field(
         None,
         ge=1,
         le=256,
-        description="torch/OMP threads of the validator's scoring (it scores while the miners idle); "
-        "empty = the CPU count, at most 4.",
+        description="torch/OMP threads of the validator's scoring and of the model upscaling miner (the "
+        "long poles of a round, mostly running alone); empty = the CPU count, at most 4.",
     )
     pieapp_weights: Path | None = Field(
         None,
@@ -86,8 +86,8 @@ class LocalnetSettings(BaseModel):
     )
 
 
-def validator_threads(cfg: LocalnetSettings) -> int:
-    return cfg.validator_threads or max(1, min(4, os.cpu_count() or 1))
+def heavy_threads(cfg: LocalnetSettings) -> int:
+    return cfg.heavy_threads or max(1, min(4, os.cpu_count() or 1))
 
 
 class LocalnetConfig(BaseSettings):

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from vidaio.chain.wallets import ensure_wallet
-from vidaio.localnet.config import LocalnetSettings, validator_threads
+from vidaio.localnet.config import LocalnetSettings, heavy_threads
 from vidaio.localnet.envfile import write_env_file
 from vidaio.localnet.layout import LocalnetLayout
 from vidaio.localnet.roster import NeuronSpec
@@ -105,6 +105,11 @@ def pieapp_weights_setting(cfg: LocalnetSettings, layout: LocalnetLayout) -> tup
     return local, not local.is_file()
 
 
+def threads_of(spec: NeuronSpec, cfg: LocalnetSettings) -> int:
+    """CPU threads of one neuron: the heavy ones (validator scoring, model SR) get more."""
+    return heavy_threads(cfg) if spec.heavy else cfg.threads_per_process
+
+
 def common_settings(
     spec: NeuronSpec, cfg: LocalnetSettings, layout: LocalnetLayout, s3: LocalS3
 ) -> dict[str, Any]:
@@ -129,7 +134,7 @@ def common_settings(
         "fetch.allow_hosts": [LOOPBACK],
         "log.to_file": False,
         "log.level": "INFO",
-        "metrics.vmaf_threads": cfg.threads_per_process,
+        "metrics.vmaf_threads": threads_of(spec, cfg),
     }
 
 
@@ -145,8 +150,8 @@ def miner_settings(
         "miner.profile": cfg.profile,
         "miner.work_dir": work,
         "miner.compression.work_dir": work / "compression",
-        "miner.compression.threads": cfg.threads_per_process,
-        "miner.upscaling.threads": cfg.threads_per_process,
+        "miner.compression.threads": threads_of(spec, cfg),
+        "miner.upscaling.threads": threads_of(spec, cfg),
     }
 
 
@@ -167,8 +172,7 @@ def validator_settings(
         "validator.upscaling_types": ["SD2HD"],
         "validator.compression_codecs": ["av1"],
         "validator.work_dir": work / "downloads",
-        "validator.score_torch_threads": validator_threads(cfg),
-        "metrics.vmaf_threads": validator_threads(cfg),
+        "validator.score_torch_threads": heavy_threads(cfg),
         "synthesis.seed": cfg.seed,
         "synthesis.work_dir": work / "tasks",
         # Weights after every round: the simulated chain's blocks are short and nothing limits the rate.

@@ -27,6 +27,9 @@ class NeuronSpec(BaseModel):
     task_type: Literal["upscaling", "compression"] | None = None
     stake: float = Field(0.0, ge=0)
     validator_permit: bool = False
+    heavy: bool = Field(
+        False, description="Gets LocalnetSettings.heavy_threads instead of threads_per_process."
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Dotted settings of its daemon config."
     )
@@ -49,14 +52,16 @@ def _compression(name: str, engine: str, strategy: str, extra: dict[str, Any] | 
     return NeuronSpec(name=name, role="miner", strategy=strategy, task_type="compression", settings=settings)
 
 
-def _upscaling(name: str, engine: str, strategy: str) -> NeuronSpec:
+def _upscaling(name: str, engine: str, strategy: str, *, heavy: bool = False) -> NeuronSpec:
     settings: dict[str, Any] = {
         "miner.task_type": "upscaling",
         "miner.upscaling_types": ["SD2HD"],
         "miner.upscaling.engine": engine,
         "miner.upscaling.device": "cpu",
     }
-    return NeuronSpec(name=name, role="miner", strategy=strategy, task_type="upscaling", settings=settings)
+    return NeuronSpec(
+        name=name, role="miner", strategy=strategy, task_type="upscaling", settings=settings, heavy=heavy
+    )
 
 
 def default_roster(validator_stake: float = 10_000.0) -> list[NeuronSpec]:
@@ -71,6 +76,7 @@ def default_roster(validator_stake: float = 10_000.0) -> list[NeuronSpec]:
             strategy="validator",
             stake=validator_stake,
             validator_permit=True,
+            heavy=True,
         ),
         # Different SVT-AV1 presets: the search's first probe is the lazy miner's CRF, and the same
         # encoder settings would give byte-identical files (scored 0 as a duplicate submission).
@@ -86,7 +92,7 @@ def default_roster(validator_stake: float = 10_000.0) -> list[NeuronSpec]:
             "lazy (one fixed CRF per tier)",
             {"miner.compression.presets": {"av1": "10"}},
         ),
-        _upscaling("miner-model", "model", "model (Real-ESRGAN)"),
+        _upscaling("miner-model", "model", "model (Real-ESRGAN)", heavy=True),
         _upscaling("miner-lanczos", "lanczos", "lanczos"),
         _compression(
             "miner-cheater",

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from loguru import logger
 
-from vidaio.localnet.config import LocalnetSettings, validator_threads
+from vidaio.localnet.config import LocalnetSettings
 from vidaio.localnet.envfile import clean_environ
 from vidaio.localnet.layout import LocalnetLayout
 from vidaio.localnet.prepare import (
@@ -31,6 +31,7 @@ from vidaio.localnet.prepare import (
     bucket_name,
     pieapp_weights_setting,
     prepare_neurons,
+    threads_of,
 )
 from vidaio.localnet.procs import Child, Interrupted, ProcessError, http_ok, wait_until
 from vidaio.localnet.progress import ProgressSnapshot, RoundState, read_progress
@@ -93,21 +94,18 @@ def _release(layout: LocalnetLayout) -> None:
             layout.lock.unlink()
 
 
-def child_environ(cfg: LocalnetSettings, role: str = "miner") -> dict[str, str]:
-    threads = str(validator_threads(cfg) if role == "validator" else cfg.threads_per_process)
+def child_environ(threads: int = 1) -> dict[str, str]:
+    """The environment of a neuron: no VIDAIO_* settings (its env file says all), bounded threads."""
+    n = str(threads)
     return clean_environ(
-        PYTHONUNBUFFERED="1",
-        OMP_NUM_THREADS=threads,
-        MKL_NUM_THREADS=threads,
-        OPENBLAS_NUM_THREADS=threads,
-        SVT_LOG="1",
+        PYTHONUNBUFFERED="1", OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, SVT_LOG="1"
     )
 
 
 def make_child(p: PreparedNeuron, cfg: LocalnetSettings) -> Child:
     python = cfg.python or sys.executable
     cmd = [python, "-m", p.module, "--env-file", str(p.env_file)]
-    return Child(p.spec.name, cmd, env=child_environ(cfg, p.spec.role), log_path=p.log_file)
+    return Child(p.spec.name, cmd, env=child_environ(threads_of(p.spec, cfg)), log_path=p.log_file)
 
 
 class LocalnetRun:
@@ -142,7 +140,7 @@ class LocalnetRun:
         for _ in range(3):
             port = free_port(LOOPBACK)
             cmd = [python, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
-            child = Child("s3", cmd, env=child_environ(self.cfg), log_path=self.layout.log_file("s3")).start()
+            child = Child("s3", cmd, env=child_environ(), log_path=self.layout.log_file("s3")).start()
             self.children["s3"] = child
             try:
                 wait_ready(LOOPBACK, port, S3_START_TIMEOUT_S, alive=child.running)
