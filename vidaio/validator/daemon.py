@@ -109,6 +109,17 @@ def _purge_work_dir(work_dir: Path) -> int:
     return len(left)
 
 
+async def _purge_inputs(store: S3Store, hotkey: str) -> None:
+    """Delete task inputs a previous process left in the bucket (killed mid-round); none is in use now."""
+    try:
+        left = [o.key async for o in store.iter_objects(prefix=f"{hotkey}/")]
+        if left:
+            await store.delete_many(left)
+            logger.warning("deleted {} task input(s) left in the bucket by a previous run", len(left))
+    except StorageError as exc:
+        logger.error("could not clean up old task inputs: {}", exc)
+
+
 async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
     """Check and assemble everything the validator needs; ValidatorStartupError says what is wrong."""
     s = cfg.validator
@@ -149,6 +160,7 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
             await store.ensure_bucket()
         except StorageError as exc:
             raise ValidatorStartupError(f"storage is not usable: {exc}") from None
+        await _purge_inputs(store, hotkey)
         work_dir = s.work_dir.expanduser()
         work_dir.mkdir(parents=True, exist_ok=True)
         if (left := _purge_work_dir(work_dir)) > 0:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import validator_strategies as st
 from validator_support import MinerSpec, Subnet, compression_caps, env_lines, run_miners
+
+from vidaio.storage.s3 import S3Store
 from vidaio.validator.loop import TEST_PAUSE_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -99,6 +100,11 @@ async def test_sigkill_mid_scoring_then_restart_and_sigint(tmp_path: Path, s3: A
         assert await proc.wait() == -signal.SIGKILL
         assert _rows(db, "SELECT status FROM rounds") == [("running",)]
         (first,) = _rows(db, "SELECT task_id, uid FROM miner_round_history")
+        store = S3Store(s3.storage_config(subnet.validator_bucket))
+        try:
+            assert len(await store.list()) == 1  # the killed round's input is still there
+        finally:
+            store.close()
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -108,6 +114,12 @@ async def test_sigkill_mid_scoring_then_restart_and_sigint(tmp_path: Path, s3: A
         marker.unlink()
         proc = await _start(env_file, log, pause=None, rounds=1)
         assert await asyncio.wait_for(proc.wait(), 240) == 0, log.read_text()[-3000:]
+        store = S3Store(s3.storage_config(subnet.validator_bucket))
+        try:
+            assert await store.list() == []  # the killed round's input was deleted at restart
+        finally:
+            store.close()
+        assert "left in the bucket by a previous run" in log.read_text()
         rounds = _rows(db, "SELECT round_id, status FROM rounds ORDER BY started_at")
         assert [r[1] for r in rounds] == ["interrupted", "finished"]
         history = _rows(db, "SELECT task_id, uid, round_id, status FROM miner_round_history")

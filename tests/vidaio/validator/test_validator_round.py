@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import validator_strategies as st
 from validator_support import (
-    VALIDATOR_BUCKET,
     MinerSpec,
     Subnet,
     compression_caps,
@@ -117,7 +116,7 @@ async def test_round_with_every_strategy(tmp_path: Path, s3: Any, wallet_dir: Pa
     assert on_chain[uid["u_lanczos"]] == pytest.approx(0.4)
 
     # inputs deleted from the validator's bucket, downloads and clips removed
-    store = S3Store(s3.storage_config(VALIDATOR_BUCKET))
+    store = S3Store(s3.storage_config(subnet.validator_bucket))
     try:
         assert await store.list() == []
     finally:

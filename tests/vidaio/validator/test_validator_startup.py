@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from validator_support import ABSENT_WEIGHTS, Subnet, wallet
 
 from scoring.metrics.config import MetricsConfig
-from validator_support import ABSENT_WEIGHTS, Subnet, wallet
 from vidaio.validator.daemon import ValidatorStartupError, build_validator, check_pieapp, main
 
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from vidaio.validator.config import ValidatorConfig, ValidatorSettings
 
 NETUID = 1
 VALIDATOR_STAKE = 10_000.0
-VALIDATOR_BUCKET = "validator-inputs"
 MINER_BUCKET = "miner-outputs"
 ABSENT_WEIGHTS = Path("/nonexistent/vidaio-tests/pieapp-absent.pth")
 FETCH = FetchConfig(allow_hosts=["127.0.0.1"], total_timeout_s=60, connect_timeout_s=5, read_timeout_s=30)
@@ -146,9 +146,11 @@ class Subnet:
     s3: LocalS3
     wallet_dir: Path
     chain_path: Path = field(init=False)
+    validator_bucket: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.chain_path = self.root / "chain.sqlite"
+        self.validator_bucket = f"vin-{uuid.uuid4().hex[:16]}"  # moto's state is shared by the session
 
     def chain(self, hotkey: str) -> LocalnetChain:
         return LocalnetChain(self.chain_path, hotkey=hotkey, netuid=NETUID, block_time_s=1.0, tempo=360)
@@ -187,7 +189,7 @@ class Subnet:
             "secret": "test-secret",
         }
         base.update(settings)
-        storage = self.s3.storage_config(VALIDATOR_BUCKET, create_bucket=True, retry_backoff_s=0.01)
+        storage = self.s3.storage_config(self.validator_bucket, create_bucket=True, retry_backoff_s=0.01)
         return {
             "_env_file": None,
             "wallet": WalletConfig(name=name, hotkey="hk", path=self.wallet_dir),
