@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -80,23 +81,35 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 def render_report(report: LocalnetReport, console: Console) -> None:
     """Leaderboard, weights, incentive and paths as rich tables."""
+    from vidaio.localnet.roster import STRATEGIES
     from vidaio.localnet.runner import RANDOM_PIEAPP_LABEL
 
     title = "Leaderboard"
     if report.pieapp_random_weights:
-        title += f" ([yellow]{RANDOM_PIEAPP_LABEL}[/yellow]: upscaling quality scores are meaningless)"
-    table = Table(title=title)
-    for col in ("uid", "miner", "strategy", "task", "rounds", "accumulate", "multiplier", "tier", "weight",
-                "incentive", "zero-score reasons"):  # fmt: skip
-        table.add_column(col, justify="right" if col in {"uid", "rounds", "accumulate", "multiplier", "weight",
-                                                         "incentive"} else "left")  # fmt: skip
-    for m in sorted(report.miners, key=lambda m: (m.task_type or "", -m.accumulate_score, m.uid)):
-        reasons = ", ".join(f"{k} x{v}" for k, v in sorted(m.reasons.items())) or "-"
+        title += f" ([yellow]{RANDOM_PIEAPP_LABEL}[/yellow])"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    numeric = {"uid", "rounds", "accum", "mult", "weight", "incent"}
+    for col in ("uid", "strategy", "task", "rounds", "accum", "mult", "tier", "weight", "incent"):
+        table.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
+    ordered = sorted(report.miners, key=lambda m: (m.task_type or "", -m.accumulate_score, m.uid))
+    for m in ordered:
         table.add_row(
-            str(m.uid), m.name, m.strategy, m.task_type or "-", str(m.rounds), _fmt(m.accumulate_score),
-            _fmt(m.total_multiplier, 3), m.tier, _fmt(m.weight), _fmt(m.incentive), reasons,
+            str(m.uid), m.strategy, m.task_type or "-", str(m.rounds), _fmt(m.accumulate_score),
+            _fmt(m.total_multiplier, 3), m.tier, _fmt(m.weight, 3), _fmt(m.incentive, 3),
         )  # fmt: skip
     console.print(table)
+    for m in ordered:
+        if m.reasons:
+            reasons = ", ".join(f"{k} x{v}" for k, v in sorted(m.reasons.items(), key=lambda kv: -kv[1]))
+            console.print(f"  uid {m.uid} ({m.strategy}) zero-score reasons: {reasons}")
+    legend = "; ".join(
+        f"{k} = {v}" for k, v in STRATEGIES.items() if any(m.strategy == k for m in report.miners)
+    )
+    console.print(f"[dim]{legend}[/dim]")
+    if report.pieapp_random_weights:
+        console.print(
+            f"[yellow]{RANDOM_PIEAPP_LABEL}[/yellow]: the upscaling quality scores (PIE-APP) are meaningless."
+        )
     shares = ", ".join(f"{pool} {share:.3f}" for pool, share in report.pool_share.items())
     console.print(
         f"Weights set by validator uid {report.validator_uid}: {shares} "

