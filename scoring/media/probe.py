@@ -108,6 +108,8 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
             raise ProbeError(f"{p}: no video stream")
         stream = container.streams.video[0]
         cc = stream.codec_context
+        if cc is None:  # e.g. a corrupted or unknown sample entry: FFmpeg has no decoder for it
+            raise ProbeError(f"{p}: video stream has no known codec")
         if not cc.width or not cc.height or cc.format is None:
             raise ProbeError(f"{p}: video stream has no dimensions or pixel format")
         codec = getattr(cc.codec, "canonical_name", None) or cc.codec.name
