@@ -202,6 +202,8 @@ async def _scenario(n: int, rounds: int, workers: int, size: tuple[int, int], se
                     if r > 0:
                         results.append(row)
                     print(f"[{n} miners] round {r}{' (warm-up)' if r == 0 else ''}: {stats.summary()}", file=sys.stderr)
+                    for reason in sorted(set(failures))[:5]:
+                        print(f"    not ok: {reason}", file=sys.stderr)
                 await client.close()
                 runner.close()
                 pool.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from loguru import logger
+
 from vidaio.protocol import CompressionTask, TaskResult, TaskType, UpscalingTask
 from vidaio.transport.client import DispatchResult, MinerClient
 from vidaio.validator.roster import KnownMiner
@@ -49,13 +51,36 @@ class Answer:
         return r if self.result.ok and isinstance(r, TaskResult) else None
 
 
+# Transport failures worth one immediate retry: a pooled keep-alive connection the miner's server
+# closed while idle fails at once with one of these (measured: "ReadError" with 128 miners).
+_STALE_CONNECTION = ("ReadError", "RemoteProtocolError", "WriteError", "ConnectError")
+STALE_RETRY_WINDOW_S = 1.0
+
+
+def _stale_connection(result: DispatchResult) -> bool:
+    return (
+        result.kind == "error"
+        and result.status_code is None
+        and result.elapsed_s < STALE_RETRY_WINDOW_S
+        and result.reason.startswith(_STALE_CONNECTION)
+    )
+
+
 async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: float = 2.0) -> Answer:
-    """Send the task and wait for the answer (deadline + grace); never raises."""
+    """Send the task and wait for the answer (deadline + grace); never raises.
+
+    A transport failure within the first second (a stale pooled connection) is retried once.
+    """
     m = assignment.miner
-    try:
-        result = await client.send_task(m.axon, m.hotkey, assignment.task, assignment.task.deadline_s + grace_s)
-    except Exception as exc:  # the client is documented not to raise; keep one miner from failing the round
-        result = DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+    result = DispatchResult(kind="error", reason="not sent")
+    for attempt in (1, 2):
+        try:
+            result = await client.send_task(m.axon, m.hotkey, assignment.task, assignment.task.deadline_s + grace_s)
+        except Exception as exc:  # the client is documented not to raise; keep one miner from failing the round
+            result = DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+        if attempt == 2 or not _stale_connection(result):
+            break
+        logger.debug("task {} -> uid {}: {}; retrying once", assignment.task_id, m.uid, result.reason)
     return Answer(assignment, result, time.monotonic())
 
 

@@ -208,3 +208,36 @@ async def test_upscaling_cap_and_random_weights_label(tmp_path: Path, monkeypatc
     assert judged.random_weights and r.params["pieapp_random_weights"] is True
     assert (r.status, r.task_type, r.s_q, r.s_l, r.pieapp, r.content_length) == ("ok", "upscaling", 0.4, 0.12, 0.8, 1.0)
     assert r.vmaf_threshold == 50.0 and pool.jobs[0].scale == 4 and pool.jobs[0].input_path == inp
+
+
+class ScriptedClient:
+    """send_task answers the scripted results in order."""
+
+    def __init__(self, *results: DispatchResult) -> None:
+        self.results = list(results)
+        self.calls = 0
+
+    async def send_task(self, axon: str, hotkey: str, task: Any, deadline_s: float) -> DispatchResult:
+        self.calls += 1
+        return self.results.pop(0)
+
+
+@pytest.mark.parametrize(
+    "first,retried",
+    [
+        (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=0.01), True),
+        (DispatchResult(kind="error", reason="RemoteProtocolError: Server disconnected", elapsed_s=0.2), True),
+        (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=5.0), False),  # the miner had it for a while
+        (DispatchResult(kind="timeout", reason="no answer", elapsed_s=0.1), False),
+        (DispatchResult(kind="refused", status_code=500, reason="boom", elapsed_s=0.1), False),
+    ],
+)
+async def test_dispatch_retries_a_stale_connection_once(tmp_path: Path, first: DispatchResult, retried: bool) -> None:
+    from vidaio.validator.dispatch import dispatch
+
+    clip = comp_clip(tmp_path)
+    a = answer(clip, 1, first).assignment
+    client = ScriptedClient(first, ok(1, "http://a/1"))
+    got = await dispatch(client, a)  # type: ignore[arg-type]
+    assert client.calls == (2 if retried else 1)
+    assert got.result.ok is retried and got.assignment is a
