@@ -63,14 +63,23 @@ class WeightSetter:
         return self.last_block is None or block - self.last_block >= self.scoring.weights_interval
 
     def decide(self, snapshot: MetagraphSnapshot) -> tuple[dict[int, float] | None, str]:
-        """The weights to set now from the DB standings (None + reason when nothing is eligible)."""
+        """The weights to set now from the DB standings (None + reason when nothing is eligible).
+
+        The reason ends with each pool's total share, e.g. "...; compression 0.600, upscaling 0.400".
+        """
         validators = {n.uid for n in snapshot.validators()}
         registered = {n.uid: n.hotkey for n in snapshot.neurons}
         standings = [s for s in self.repo.standings(validators) if registered.get(s.uid) == s.hotkey]
         decision = compute_weights(standings, self.scoring)
         if decision.weights is None:
             return None, decision.reason
-        return {uid: w for uid, w in decision.weights.items() if w > 0}, decision.reason
+        weights = {uid: w for uid, w in decision.weights.items() if w > 0}
+        shares: dict[str, float] = {}
+        for st in standings:
+            if st.uid in weights and st.task_type:
+                shares[str(st.task_type)] = shares.get(str(st.task_type), 0.0) + weights[st.uid]
+        pools = ", ".join(f"{k} {v:.3f}" for k, v in sorted(shares.items()))
+        return weights, f"{decision.reason}; {pools}"
 
     async def set_weights(self, snapshot: MetagraphSnapshot, *, round_id: str | None = None) -> WeightsOutcome:
         """Compute and set weights now, retrying failures; every attempt is stored."""
@@ -78,7 +87,6 @@ class WeightSetter:
         if weights is None:
             logger.warning("weights not set: {}", reason)
             return WeightsOutcome(None, False, 0, reason)
-        pools = _pool_summary(weights, self.repo, snapshot)
         attempts = self.retries + 1
         result = WeightSetResult(success=False, message="not attempted")
         for attempt in range(1, attempts + 1):
@@ -93,9 +101,8 @@ class WeightSetter:
             if result.success:
                 self.last_block = result.block if result.block is not None else await self._block()
                 logger.info(
-                    "weights set on {} uid(s) at block {} (attempt {}; {}; {})",
-                    len(weights), result.block, attempt, reason, pools,
-                )  # fmt: skip
+                    "weights set on {} uid(s) at block {} (attempt {}; {})", len(weights), result.block, attempt, reason
+                )
                 return WeightsOutcome(weights, True, attempt, result.message, result.block)
             if attempt < attempts:
                 delay = self.backoff_s * 2 ** (attempt - 1)
@@ -116,11 +123,3 @@ class WeightSetter:
             return await self.chain.current_block()
         except Exception:
             return None
-
-
-def _pool_summary(weights: dict[int, float], repo: Repository, snapshot: MetagraphSnapshot) -> str:
-    shares: dict[str, float] = {}
-    for s in repo.standings({n.uid for n in snapshot.validators()}):
-        if s.uid in weights and s.task_type:
-            shares[str(s.task_type)] = shares.get(str(s.task_type), 0.0) + weights[s.uid]
-    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(shares.items())) or "no pools"
