@@ -324,7 +324,9 @@ class LocalnetRun:
             report = LocalnetReport(profile=self.cfg.profile, rounds_requested=self.cfg.rounds)
             self.error = self.error or f"cannot read the results: {exc}"
         rounds_of_run = {r.round_id for r in self._this_run(read_progress(self.layout.db)).rounds}
-        report.rounds = [r for r in report.rounds if r.round_id in rounds_of_run] if rounds_of_run else []
+        report.rounds = [r for r in report.rounds if r.round_id in rounds_of_run]
+        report.tasks_sent = sum(r.task_count for r in report.rounds)  # this run's (the board is cumulative)
+        report.results_recorded = sum(r.results for r in report.rounds)
         report.exit_codes = {n: c.returncode for n, c in self.children.items()}
         report.pids = {n: c.pid for n, c in self.children.items()}
         report.stop_signals = {n: c.stop_signal for n, c in self.children.items()}
