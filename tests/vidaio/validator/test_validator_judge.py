@@ -227,7 +227,7 @@ class ScriptedClient:
     [
         (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=0.01), True),
         (DispatchResult(kind="error", reason="RemoteProtocolError: Server disconnected", elapsed_s=0.2), True),
-        (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=5.0), False),  # the miner had it for a while
+        (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=30.0), False),  # the miner had it for a while
         (DispatchResult(kind="timeout", reason="no answer", elapsed_s=0.1), False),
         (DispatchResult(kind="refused", status_code=500, reason="boom", elapsed_s=0.1), False),
     ],
