@@ -7,6 +7,7 @@ ffprobe; probing is done with PyAV (`scoring.media.probe`).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -43,6 +44,25 @@ def stderr_tail(stderr: str | bytes | None, lines: int = STDERR_TAIL_LINES) -> s
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     parts = [p.strip() for p in text.replace("\r", "\n").splitlines()]
     return "\n".join([p for p in parts if p][-lines:])
+
+
+_SIGNAL_HINTS = {
+    "SIGXFSZ": "file size limit exceeded",
+    "SIGKILL": "e.g. out of memory or a deadline",
+    "SIGSEGV": "ffmpeg crashed",
+}
+
+
+def describe_exit(returncode: int) -> str:
+    """`exited with status N`, or `was killed by SIGNAME (hint)` for a negative (signal) status."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        return f"was killed by signal {-returncode}"
+    hint = _SIGNAL_HINTS.get(name)
+    return f"was killed by {name}" + (f" ({hint})" if hint else "")
 
 
 @lru_cache(maxsize=1)
@@ -114,7 +134,7 @@ def run_ffmpeg(
     if proc.returncode != 0:
         tail = stderr_tail(proc.stderr)
         raise FfmpegError(
-            f"ffmpeg exited with status {proc.returncode} after {elapsed:.1f} s",
+            f"ffmpeg {describe_exit(proc.returncode)} after {elapsed:.1f} s",
             returncode=proc.returncode,
             stderr_tail=tail,
             args=cmd,
