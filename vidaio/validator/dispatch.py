@@ -59,19 +59,21 @@ _STALE_CONNECTION = ("ReadError", "RemoteProtocolError", "WriteError", "ConnectE
 STALE_RETRY_WINDOW_S = 5.0
 
 
-def _stale_connection(result: DispatchResult) -> bool:
-    return (
-        result.kind == "error"
-        and result.status_code is None
-        and result.elapsed_s < STALE_RETRY_WINDOW_S
-        and result.reason.startswith(_STALE_CONNECTION)
-    )
+def _retry_once(result: DispatchResult) -> bool:
+    """A failure that says the miner never started the task: a stale pooled connection, or a
+    signature that reached the miner after its freshness window (HTTP 401, our event loop lagged)."""
+    if result.elapsed_s >= STALE_RETRY_WINDOW_S:
+        return False
+    if result.kind == "error" and result.status_code is None:
+        return result.reason.startswith(_STALE_CONNECTION)
+    return result.kind == "refused" and result.status_code == 401 and "older than" in result.reason
 
 
 async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: float = 2.0) -> Answer:
     """Send the task and wait for the answer (deadline + grace); never raises.
 
-    A transport failure within `STALE_RETRY_WINDOW_S` (a stale pooled connection) is retried once.
+    Retried once, when it failed within `STALE_RETRY_WINDOW_S` before the miner could start: a stale
+    pooled connection, or a stale signature (HTTP 401: the request reached the miner too late).
     """
     m = assignment.miner
     result = DispatchResult(kind="error", reason="not sent")
@@ -80,7 +82,7 @@ async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: floa
             result = await client.send_task(m.axon, m.hotkey, assignment.task, assignment.task.deadline_s + grace_s)
         except Exception as exc:  # the client is documented not to raise; keep one miner from failing the round
             result = DispatchResult(kind="error", reason=f"{type(exc).__name__}: {exc}"[:MAX_REASON])
-        if attempt == 2 or not _stale_connection(result):
+        if attempt == 2 or not _retry_once(result):
             break
         logger.debug("task {} -> uid {}: {}; retrying once", assignment.task_id, m.uid, result.reason)
     return Answer(assignment, result, time.monotonic())

@@ -230,6 +230,9 @@ class ScriptedClient:
         (DispatchResult(kind="error", reason="ReadError: ", elapsed_s=30.0), False),  # the miner had it for a while
         (DispatchResult(kind="timeout", reason="no answer", elapsed_s=0.1), False),
         (DispatchResult(kind="refused", status_code=500, reason="boom", elapsed_s=0.1), False),
+        (DispatchResult(kind="refused", status_code=401, reason="nonce is older than the 10s freshness window",
+                        elapsed_s=0.1), True),
+        (DispatchResult(kind="refused", status_code=401, reason="signature does not verify", elapsed_s=0.1), False),
     ],
 )
 async def test_dispatch_retries_a_stale_connection_once(tmp_path: Path, first: DispatchResult, retried: bool) -> None:
