@@ -109,7 +109,7 @@ def decompression_bomb(d: Path, side: int = 8192, frames: int = 2) -> Path:
 
 
 def resolution_switch(
-    ref_size: tuple[int, int], d: Path, big: int = 2048, frames: int = 24, big_frames: int = 4
+    ref_size: tuple[int, int], d: Path, big: int = 1024, frames: int = 24, big_frames: int = 3
 ) -> Path:
     """An MP4 whose header and first frames are `ref_size`, then in-band parameter sets switch to big x big."""
     w, h = ref_size

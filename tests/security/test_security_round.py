@@ -62,7 +62,7 @@ def replay_url():
 
     async def work(ctx: MinerCtx, task: Task) -> TaskResult | TaskError:
         url = await asyncio.wait_for(asyncio.shield(_url_board(task.round_id)), 30)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)
         return TaskResult(task_id=task.task_id, output_url=url, processing_time_s=0.1)
 
     return work
