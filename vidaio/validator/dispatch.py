@@ -62,18 +62,21 @@ STALE_RETRY_WINDOW_S = 5.0
 def _retry_once(result: DispatchResult) -> bool:
     """A failure that says the miner never started the task: a stale pooled connection, or a
     signature that reached the miner after its freshness window (HTTP 401, our event loop lagged)."""
-    if result.elapsed_s >= STALE_RETRY_WINDOW_S:
-        return False
-    if result.kind == "error" and result.status_code is None:
-        return result.reason.startswith(_STALE_CONNECTION)
-    return result.kind == "refused" and result.status_code == 401 and "older than" in result.reason
+    if result.kind == "refused" and result.status_code == 401:
+        return "older than" in result.reason  # can only happen >= 10 s after signing: no time window
+    return (
+        result.kind == "error"
+        and result.status_code is None
+        and result.elapsed_s < STALE_RETRY_WINDOW_S
+        and result.reason.startswith(_STALE_CONNECTION)
+    )
 
 
 async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: float = 2.0) -> Answer:
     """Send the task and wait for the answer (deadline + grace); never raises.
 
-    Retried once, when it failed within `STALE_RETRY_WINDOW_S` before the miner could start: a stale
-    pooled connection, or a stale signature (HTTP 401: the request reached the miner too late).
+    Retried once when the miner cannot have started: a stale pooled connection failing within
+    `STALE_RETRY_WINDOW_S`, or a stale signature (HTTP 401: the request reached the miner too late).
     """
     m = assignment.miner
     result = DispatchResult(kind="error", reason="not sent")

@@ -231,7 +231,7 @@ class ScriptedClient:
         (DispatchResult(kind="timeout", reason="no answer", elapsed_s=0.1), False),
         (DispatchResult(kind="refused", status_code=500, reason="boom", elapsed_s=0.1), False),
         (DispatchResult(kind="refused", status_code=401, reason="nonce is older than the 10s freshness window",
-                        elapsed_s=0.1), True),
+                        elapsed_s=12.0), True),
         (DispatchResult(kind="refused", status_code=401, reason="signature does not verify", elapsed_s=0.1), False),
     ],
 )
