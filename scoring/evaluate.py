@@ -167,16 +167,34 @@ def _colours_ok(
 
 
 def _no_enhancement_gap(
-    v: UpscalingVerdict, ref: Path, dist: Path, gate_vmaf: float, gate_model: str, cfg: MetricsConfig
+    v: UpscalingVerdict,
+    ref: Path,
+    dist: Path,
+    gate_vmaf: float,
+    gate_model: str,
+    gate_threshold: float,
+    cfg: MetricsConfig,
 ) -> bool:
-    """VMAF - VMAF-NEG within bounds; False after marking the verdict `vmaf_enhancement_gap`."""
+    """False after marking the verdict `vmaf_enhancement_gap`: a suspicious VMAF - VMAF-NEG gap
+    that is what carries the output across the gate.
+
+    The upscaling score itself is PIE-APP; VMAF only gates. So sharpening or a contrast boost can
+    gain a miner exactly one thing: crossing a gate its output would fail on VMAF-NEG. A large gap
+    on an output that passes the gate on VMAF-NEG too gains nothing and is not refused: honest
+    super-resolution networks sharpen as well (a gap of 15.6 was seen on the demo's content), and
+    refusing them would punish the strategy the subnet exists to reward.
+    """
     t0 = time.monotonic()
     v.vmaf_neg, why = enhancement_gap(ref, dist, v.vmaf_indices, gate_vmaf, gate_model, cfg)
     if v.vmaf_neg is not None:
         v.timings["vmaf_neg_s"] = time.monotonic() - t0
-    if why is not None:
-        _refuse(v, Reason.VMAF_ENHANCEMENT_GAP, why)
-    return why is None
+    if why is None:
+        return True
+    if v.vmaf_neg is not None and v.vmaf_neg >= gate_threshold:
+        logger.info("task {}: {} (passes the gate on VMAF-NEG too: not refused)", v.task_id, why)
+        return True
+    _refuse(v, Reason.VMAF_ENHANCEMENT_GAP, f"{why}; VMAF-NEG is below the gate {gate_threshold:g}")
+    return False
 
 
 def _metric_failed(verdict: _Common, exc: Exception) -> None:
@@ -358,7 +376,9 @@ def evaluate_upscaling(
             if vmaf >= scoring_cfg.upscaling_vmaf_threshold:
                 if not _colours_ok(v, ref_p, dist_p, n_frames, scoring_cfg.vmaf_samples, secret, metrics_cfg):
                     raise _Refused
-                if not _no_enhancement_gap(v, ref_p, dist_p, vmaf, model, metrics_cfg):
+                if not _no_enhancement_gap(
+                    v, ref_p, dist_p, vmaf, model, scoring_cfg.upscaling_vmaf_threshold, metrics_cfg
+                ):
                     raise _Refused
                 pieapp = _pieapp(
                     v, ref_p, dist_p, n_frames, secret, scoring_cfg, metrics_cfg, pieapp_metric, note

@@ -210,10 +210,12 @@ def up(d: Path) -> dict[str, Path]:
     return {"ref": ref, "input": inp, "lanczos": sm.upscaled(inp, d, "lanczos")}
 
 
-def upscale(up: dict[str, Path], dist: Path, metric: CountingPieApp) -> UpscalingVerdict:
+def upscale(
+    up: dict[str, Path], dist: Path, metric: CountingPieApp, scoring_cfg: ScoringConfig = SCFG
+) -> UpscalingVerdict:
     return evaluate_upscaling(
         up["ref"], dist, input_path=up["input"], scale=2, content_length=5, task_id="u-attack",
-        secret="validator-secret", scoring_cfg=SCFG, metrics_cfg=MCFG, pieapp_metric=metric,
+        secret="validator-secret", scoring_cfg=scoring_cfg, metrics_cfg=MCFG, pieapp_metric=metric,
     )  # fmt: skip
 
 
@@ -224,17 +226,39 @@ def test_upscaling_honest_lanczos_passes_the_integrity_checks(up: dict[str, Path
     assert v.vmaf is not None and v.vmaf_neg is not None and v.vmaf - v.vmaf_neg < 5
 
 
-@pytest.mark.parametrize(
+BOOSTS = pytest.mark.parametrize(
     "vf,flags", [("eq=contrast=1.3", "lanczos"), ("unsharp=5:5:3", "bicubic")], ids=["contrast", "sharpen"]
 )
-def test_upscaling_boost_inflating_the_gate_model_is_refused(
+# A gate this output passes on VMAF (> 90) but fails on VMAF-NEG (the boosts measure 11-22 points
+# apart): the enhancement is exactly what would carry it across.
+HIGH_GATE = ScoringConfig(upscaling_vmaf_threshold=88.0)
+
+
+@BOOSTS
+def test_upscaling_boost_carrying_the_output_across_the_gate_is_refused(
     up: dict[str, Path], d: Path, vf: str, flags: str
 ) -> None:
     metric = CountingPieApp()
-    v = upscale(up, sm.upscaled(up["input"], d, f"boost-{flags}", vf, flags), metric)
+    v = upscale(up, sm.upscaled(up["input"], d, f"boost-{flags}", vf, flags), metric, HIGH_GATE)
     refused(v, "vmaf_enhancement_gap")
     assert v.vmaf is not None and v.vmaf > 90  # what the gate model alone would have said
+    assert v.vmaf_neg is not None and v.vmaf_neg < HIGH_GATE.upscaling_vmaf_threshold
     assert metric.frames == 0  # refused before PIE-APP is spent on it
+
+
+@BOOSTS
+def test_upscaling_boost_gains_nothing_at_a_gate_passed_on_vmaf_neg(
+    up: dict[str, Path], d: Path, vf: str, flags: str
+) -> None:
+    """Honest SR sharpens too: a large gap alone is not refused when VMAF-NEG also clears the gate,
+    because the gate is all VMAF decides in upscaling; PIE-APP scores the rest."""
+    metric = CountingPieApp()
+    v = upscale(up, sm.upscaled(up["input"], d, f"boost-{flags}", vf, flags), metric)
+    assert v.vmaf is not None and v.vmaf_neg is not None
+    assert v.vmaf - v.vmaf_neg > MCFG.vmaf_enhancement_gap_max  # the gap is there...
+    assert v.vmaf_neg >= SCFG.upscaling_vmaf_threshold  # ...but NEG alone clears the gate
+    assert v.ok and "vmaf_enhancement_gap" not in v.reasons
+    assert metric.frames == SCFG.pieapp_frames  # scored by PIE-APP like any honest output
 
 
 def test_upscaling_grayscale_and_lower_resolution(up: dict[str, Path], d: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import validator_strategies as st
 from fastapi import FastAPI, Response
 from hostile_http import Hostile, hostile_server
-from validator_support import MinerCtx, MinerSpec, Subnet, Task, compression_caps, run_miners, upscaling_caps
+from validator_support import MinerCtx, MinerSpec, Subnet, Task, compression_caps, run_miners
 
 from services.compression import CompressionSettings, FixedCrfEngine
 from tests.media_factory import reencode, remux
@@ -123,7 +123,6 @@ SPECS = [
     MinerSpec("c_huge_declared", compression_caps(), hostile_url("/huge")),
     MinerSpec("c_flood", compression_caps(), hostile_url("/chunked-flood")),
     MinerSpec("c_other_task_id", compression_caps(), other_task_id()),
-    MinerSpec("u_contrast", upscaling_caps(), transformed("eq=contrast=1.3", crf=20)),
 ]
 GARBAGE = "c_garbage_json"
 
@@ -142,7 +141,6 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...] | None]] = {
     "c_flood": ("invalid", "oversized: body exceeds the cap"),
     "c_other_task_id": ("bad_response", "response is for task"),
     GARBAGE: ("bad_response", "not a TaskResult/TaskError"),
-    "u_contrast": ("invalid", "vmaf_enhancement_gap"),
 }
 
 
