@@ -24,6 +24,7 @@ size and sha256, or raises `FetchError(reason, detail)`. What it enforces, per h
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import os
@@ -334,16 +335,28 @@ async def _fetch_hops(url: str, tmp: Path, cap: int, cfg: FetchConfig, client: h
     raise FetchError("too_many_redirects", f"more than {cfg.max_redirects} redirects", url=current)
 
 
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per CA bundle, shared by every fetch.
+
+    Building it (loading the CA bundle) costs ~150 ms of CPU; doing that per download made the
+    fetcher the validator's bottleneck at 32+ miners (128 downloads: 33.6 s vs 3.0 s shared).
+    SSLContext is safe to share between connections once configured."""
+    import certifi  # httpx's own default CA bundle
+
+    return ssl.create_default_context(cafile=ca_file if ca_file is not None else certifi.where())
+
+
 async def fetch(url: str, dest: Path, *, max_bytes: int | None = None, cfg: FetchConfig | None = None) -> FetchResult:
     """Download `url` to `dest` under the checks of this module; raise FetchError on refusal."""
     cfg = cfg or FetchConfig()
     cap = cfg.max_bytes if max_bytes is None else int(max_bytes)
     if cap < 1:
         raise ValueError(f"max_bytes must be >= 1, got {cap}")
-    verify: ssl.SSLContext | bool = cfg.verify_tls
-    if cfg.verify_tls and cfg.ca_file is not None:
+    verify: ssl.SSLContext | bool = False
+    if cfg.verify_tls:
         try:
-            verify = ssl.create_default_context(cafile=str(cfg.ca_file))
+            verify = _tls_context(str(cfg.ca_file) if cfg.ca_file is not None else None)
         except (OSError, ssl.SSLError) as exc:
             raise FetchError("tls_error", f"cannot load ca_file {cfg.ca_file}: {exc}", url=url) from None
     timeout = httpx.Timeout(
