@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoring.metrics.config import MetricsConfig
@@ -20,6 +20,8 @@ from vidaio.chain.config import ChainConfig, WalletConfig
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, Codec, Profile, TaskType, UpscalingType
+from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
+from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
 from vidaio.transport.config import ServerConfig
 
@@ -166,31 +168,6 @@ class MinerConfig(BaseSettings):
     miner: MinerSettings = Field(default_factory=MinerSettings, description="What is mined and how.")
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be loaded; the message names the setting(s) and the reason."""
-
-
-def describe_validation_error(exc: ValidationError, limit: int = 6) -> str:
-    """One line per problem: `section.field: message` (the input values are never echoed)."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:limit]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
 def load_miner_config(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> MinerConfig:
-    """Env vars, then `env_file` (default `.env`), under `overrides` ({section: {field: value}}, highest).
-
-    Raises ConfigError naming the problem (missing env file, invalid or inconsistent values).
-    """
-    kwargs: dict[str, Any] = dict(overrides or {})
-    if env_file is not None:
-        if not Path(env_file).is_file():
-            raise ConfigError(f"env file {env_file} does not exist")
-        kwargs["_env_file"] = Path(env_file)
-    try:
-        return MinerConfig(**kwargs)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+    """Env vars, then `env_file` (default `.env`), under `overrides` (highest); ConfigError on problems."""
+    return load_settings(MinerConfig, env_file, overrides)

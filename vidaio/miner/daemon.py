@@ -27,11 +27,11 @@ from loguru import logger
 from vidaio.chain.config import make_chain
 from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
-from vidaio.logging import setup_logging
-from vidaio.miner.config import ConfigError, MinerConfig, load_miner_config
+from vidaio.miner.config import MinerConfig, load_miner_config
 from vidaio.miner.handler import MinerHandler, purge_stale_task_dirs
 from vidaio.miner.worker import WorkerPool
 from vidaio.protocol import TaskType
+from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
 from vidaio.transport.config import ServerConfig
@@ -302,24 +302,4 @@ async def run_miner(cfg: MinerConfig, signals: StopSignal | None = None) -> None
 
 def main(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> int:
     """Load the config, set up logging, run; the process exit code (0 also after SIGINT/SIGTERM)."""
-    try:
-        cfg = load_miner_config(env_file, overrides)
-    except ConfigError as exc:
-        logger.error("miner: invalid configuration: {}", exc)
-        return 2
-    setup_logging(cfg.log, "miner")
-    code = 0
-    try:
-        asyncio.run(run_miner(cfg))
-    except MinerStartupError as exc:
-        logger.error("miner cannot start: {}", exc)
-        code = 1
-    except KeyboardInterrupt:
-        logger.info("miner interrupted during start-up")
-    except Exception as exc:
-        logger.opt(exception=exc).error("miner crashed: {}", exc)
-        code = 1
-    finally:
-        logger.complete()
-        logger.remove()
-    return code
+    return run_daemon("miner", lambda: load_miner_config(env_file, overrides), run_miner, MinerStartupError)

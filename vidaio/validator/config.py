@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -35,6 +34,8 @@ from vidaio.db.config import DbConfig
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, MAX_DEADLINE_S, Codec, Profile, UpscalingType
+from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
+from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
 
 SECRET_SUFFIX = ".secret"
@@ -226,33 +227,9 @@ class ValidatorConfig(BaseSettings):
         return self.metrics
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be loaded; the message names the setting(s) and the reason."""
-
-
-def describe_validation_error(exc: ValidationError, limit: int = 6) -> str:
-    """One line per problem: `section.field: message` (input values are never echoed: secrets)."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:limit]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def load_validator_config(
-    env_file: Path | None = None, overrides: dict[str, Any] | None = None
-) -> ValidatorConfig:
+def load_validator_config(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> ValidatorConfig:
     """Env vars, then `env_file` (default `.env`), under `overrides` (highest); ConfigError on problems."""
-    kwargs: dict[str, Any] = dict(overrides or {})
-    if env_file is not None:
-        if not Path(env_file).is_file():
-            raise ConfigError(f"env file {env_file} does not exist")
-        kwargs["_env_file"] = Path(env_file)
-    try:
-        return ValidatorConfig(**kwargs)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+    return load_settings(ValidatorConfig, env_file, overrides)
 
 
 def secret_path(db: DbConfig) -> Path:

@@ -29,7 +29,7 @@ from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
 from vidaio.db.repository import Repository
 from vidaio.fetch import FetchConfig, fetch
-from vidaio.logging import setup_logging
+from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
 from vidaio.transport.client import MinerClient
@@ -258,24 +258,4 @@ async def run_validator(
 
 def main(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> int:
     """Load the config, set up logging, run; the process exit code (0 also after SIGINT/SIGTERM)."""
-    try:
-        cfg = load_validator_config(env_file, overrides)
-    except ConfigError as exc:
-        logger.error("validator: invalid configuration: {}", exc)
-        return 2
-    setup_logging(cfg.log, "validator")
-    code = 0
-    try:
-        asyncio.run(run_validator(cfg))
-    except ValidatorStartupError as exc:
-        logger.error("validator cannot start: {}", exc)
-        code = 1
-    except KeyboardInterrupt:
-        logger.info("validator interrupted during start-up")
-    except Exception as exc:
-        logger.opt(exception=exc).error("validator crashed: {}", exc)
-        code = 1
-    finally:
-        logger.complete()
-        logger.remove()
-    return code
+    return run_daemon("validator", lambda: load_validator_config(env_file, overrides), run_validator, ValidatorStartupError)
