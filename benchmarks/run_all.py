@@ -7,8 +7,9 @@ Each benchmark runs as its own process (`python -m benchmarks.bench_<name> <quic
 the other (they all want both cores), with a timeout; a failing or missing one is reported, not fatal.
 Quick mode (`QUICK_ARGS`) keeps the whole run to roughly half an hour on a 2-core CPU machine; `--full`
 runs the benchmarks' own defaults. Results go to `benchmarks/out/run_all/<name>.json` (so the quick run
-never overwrites a full run's `benchmarks/out/<name>.json`), logs beside them. `--reuse` rebuilds the
-report from those files without running anything. A benchmark that needs real footage
+never overwrites a full run's `benchmarks/out/<name>.json`), logs beside them, and what each run did in
+`summary.json` there: `--only NAME` re-runs one benchmark and the report still shows the others' last
+results. `--reuse` rebuilds the report from those files without running anything. A benchmark that needs real footage
 (`/work/shared/media`) gets small synthetic clips when the footage is absent; the report says which.
 
 Every figure in the report is what the benchmark itself reports: medians over its runs
@@ -45,14 +46,14 @@ console = Console(stderr=True)
 QUICK_ARGS: dict[str, list[str]] = {
     "vmaf": ["--runs", "3"],
     "pieapp": ["--size", "540p", "--chunks", "64", "256", "--runs", "3"],
-    "compression": ["--clips", "{clip}", "--codecs", "hevc", "av1", "--thresholds", "89", "--seconds", "3",
+    "compression": ["--clips", "{clip}", "{clip_b}", "--codecs", "hevc", "av1", "--thresholds", "85", "89", "93", "--seconds", "3",
                     "--oracle-step", "4", "--media", "{media}", "--cache", "{out}/cache/compression"],
     "upscaling": ["--clips", "{clip}", "--scales", "2", "--frames", "8", "--speed-source", "{speed_clip}",
                   "--speed-frames", "12", "--speed-frames-model", "1", "--speed-runs", "3", "--media", "{media}"],
     "transport": ["--runs", "3", "--requests", "150", "--concurrent-requests", "200"],
     "validator": ["--miners", "8", "32", "--rounds", "2"],
 }  # fmt: skip
-MEDIA_CLIPS = {"clip": "real-240p-a", "speed_clip": "real-720p-a"}
+MEDIA_CLIPS = {"clip": "real-240p-a", "clip_b": "real-360p-a", "speed_clip": "real-720p-a"}
 
 
 @dataclass
@@ -103,7 +104,12 @@ def media_for_quick(media: Path) -> dict[str, str]:
         if not path.exists():
             run_ffmpeg(["-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=6",
                         "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
-    return {"media": str(synth), "clip": "synthetic-240p", "speed_clip": "synthetic-720p"}
+    return {
+        "media": str(synth),
+        "clip": "synthetic-240p",
+        "clip_b": "synthetic-240p",
+        "speed_clip": "synthetic-720p",
+    }
 
 
 def supports_out(module: str) -> bool:
@@ -290,6 +296,18 @@ RENDERERS: dict[str, Callable[[dict], list[str]]] = {
 }  # fmt: skip
 
 
+def _previous_runs() -> dict[str, BenchRun]:
+    """The runs recorded by the last invocation whose JSON is still there."""
+    path = OUT / "summary.json"
+    if not path.exists():
+        return {}
+    try:
+        runs = [BenchRun(**r) for r in json.loads(path.read_text()).get("runs", [])]
+    except (ValueError, TypeError):
+        return {}
+    return {r.name: r for r in runs if r.json_path and Path(r.json_path).exists()}
+
+
 def render_report(machine: dict, runs: list[BenchRun], media: dict[str, str], mode: str, load: dict) -> str:
     lines = [
         "# Benchmark report", "",
@@ -301,7 +319,7 @@ def render_report(machine: dict, runs: list[BenchRun], media: dict[str, str], mo
         f"- {machine['platform']}, Python {machine['python']}",
         f"- Load average (1/5/15 min) at start {load['start']}, at end {load['end']}: the machine is shared, so "
         "absolute seconds are pessimistic; ratios within one benchmark are the figures to compare.",
-        f"- Footage: `{media.get('media')}` (clips {media.get('clip')}, {media.get('speed_clip')})", "",
+        f"- Footage: `{media.get('media')}` (clips {media.get('clip')}, {media.get('clip_b')}, {media.get('speed_clip')})", "",
         "## Runs", "",
     ]  # fmt: skip
     lines += _table(["benchmark", "status", "wall s", "command"],
@@ -335,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     names = [n for n in (args.only or discover()) if n not in args.skip]
     OUT.mkdir(parents=True, exist_ok=True)
+    previous = _previous_runs()
     machine = machine_info()
     media = (
         media_for_quick(args.media)
@@ -351,10 +370,17 @@ def main(argv: list[str] | None = None) -> int:
         cmd_args = [] if args.full else quick
         if args.reuse:
             path = OUT / f"{name}.json"
-            runs.append(BenchRun(name, ["-m", f"benchmarks.bench_{name}", *cmd_args], "reused" if path.exists() else "missing",
-                                 json_path=str(path) if path.exists() else None))  # fmt: skip
+            prev = previous.get(name)
+            if prev is not None and prev.json_path:
+                runs.append(prev)
+            else:
+                runs.append(BenchRun(name, ["-m", f"benchmarks.bench_{name}", *cmd_args], "reused" if path.exists()
+                                     else "missing", json_path=str(path) if path.exists() else None))  # fmt: skip
             continue
         runs.append(run_bench(name, cmd_args, args.timeout))
+    ran = {r.name for r in runs}
+    runs += [r for name, r in previous.items() if name not in ran and name not in args.skip and r.json_path]
+    runs.sort(key=lambda r: r.name)
     load = {"start": load_start, "end": ", ".join(f"{x:.1f}" for x in os.getloadavg())}
     (OUT / "summary.json").write_text(json.dumps({"machine": machine, "load": load, "media": media,
                                                   "runs": [asdict(r) for r in runs]}, indent=2))  # fmt: skip
