@@ -91,8 +91,9 @@ class MetricsConfig(BaseModel):
         default=15.0,
         ge=0,
         le=100,
-        description="Upscaling: largest VMAF minus VMAF-NEG gap accepted (sharpening/contrast boosts inflate VMAF "
-        "by 11-22 points, honest SR measured <= 8); 0 disables the check and its extra VMAF-NEG run.",
+        description="Upscaling: a VMAF minus VMAF-NEG gap above this is refused when VMAF-NEG alone would fail the "
+        "gate (sharpening/contrast boosts inflate VMAF by 11-22 points; honest SR measured 5-16); 0 disables "
+        "the check and its extra VMAF-NEG run.",
     )
     upscaling_codecs: list[str] = Field(
         default_factory=lambda: ["hevc", "av1", "h264"],

@@ -1,6 +1,7 @@
 """Exploit suite, end to end: one real validator round (signed HTTP, moto S3, localnet chain, real
-scoring; PIE-APP is never reached: the one upscaling attacker is refused before it) against miners that
-each play one attack. Every attacker ends with score 0 and a named reason
+scoring; compression only: the upscaling boost attack is tested at file level in
+test_security_outputs.py, where the gate can be set so the boost is what crosses it) against miners
+that each play one attack. Every attacker ends with score 0 and a named reason
 in `miner_round_history`, only the honest miners get weight, and neither the validator nor any miner
 crashes (the round finishes, every task is recorded, every miner still answers /health)."""
 
