@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from loguru import logger
@@ -197,6 +197,27 @@ def _no_enhancement_gap(
     return False
 
 
+_V = TypeVar("_V", bound=_Common)
+_METRIC_ERRORS = (FfmpegError, VmafError, VmafInputError, ProbeError, DecodeError)
+
+
+def _finished(v: _V, kind: str, started: float, extra: str, extra_value: float | None) -> _V:
+    """Stamp the total time and write the one log line per evaluated task."""
+    v.timings["total_s"] = time.monotonic() - started
+    logger.info(
+        "{} task {}: status={} score={:.4f} vmaf={} {}={} reasons={}",
+        kind,
+        v.task_id,
+        v.status,
+        v.score,
+        None if v.vmaf is None else round(v.vmaf, 3),
+        extra,
+        None if extra_value is None else round(extra_value, 4),
+        ",".join(v.reasons) or "-",
+    )
+    return v
+
+
 def _metric_failed(verdict: _Common, exc: Exception) -> None:
     verdict.status = "error"
     verdict.reasons = [METRIC_ERROR]
@@ -300,19 +321,9 @@ def evaluate_compression(
             )
         except _Refused:
             pass
-        except (FfmpegError, VmafError, VmafInputError, ProbeError, DecodeError) as exc:
+        except _METRIC_ERRORS as exc:
             _metric_failed(v, exc)
-    v.timings["total_s"] = time.monotonic() - started
-    logger.info(
-        "compression task {}: status={} score={:.4f} vmaf={} C={} reasons={}",
-        task_id,
-        v.status,
-        v.score,
-        None if v.vmaf is None else round(v.vmaf, 3),
-        None if v.compression_rate is None else round(v.compression_rate, 4),
-        ",".join(v.reasons) or "-",
-    )
-    return v
+    return _finished(v, "compression", started, "C", v.compression_rate)
 
 
 def evaluate_upscaling(
@@ -388,19 +399,9 @@ def evaluate_upscaling(
             v.score = b.s_f
         except _Refused:
             pass
-        except (FfmpegError, VmafError, VmafInputError, ProbeError, DecodeError) as exc:
+        except _METRIC_ERRORS as exc:
             _metric_failed(v, exc)
-    v.timings["total_s"] = time.monotonic() - started
-    logger.info(
-        "upscaling task {}: status={} score={:.4f} vmaf={} pieapp={} reasons={}",
-        task_id,
-        v.status,
-        v.score,
-        None if v.vmaf is None else round(v.vmaf, 3),
-        None if v.pieapp is None else round(v.pieapp, 4),
-        ",".join(v.reasons) or "-",
-    )
-    return v
+    return _finished(v, "upscaling", started, "pieapp", v.pieapp)
 
 
 def _pieapp(
