@@ -46,6 +46,8 @@ class Round(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    timings: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    """Seconds per stage ({prepare_s, dispatch_s, ..., db_s, wall_s}); NULL while running/before 0002."""
 
     __table_args__ = (Index("ix_rounds_status", "status"),)
 

@@ -200,14 +200,21 @@ class Repository:
                 row.block, row.task_count = block, task_count
 
     def finish_round(
-        self, round_id: str, *, status: RoundStatus = "finished", message: str | None = None
+        self,
+        round_id: str,
+        *,
+        status: RoundStatus = "finished",
+        message: str | None = None,
+        timings: Mapping[str, float] | None = None,
     ) -> None:
-        """Close a round (`finished` or `failed`, with an optional message)."""
+        """Close a round (`finished` or `failed`, with an optional message and time breakdown)."""
         with Session(self._engine) as s, s.begin():
             row = s.get(Round, round_id)
             if row is None:
                 raise ValueError(f"no round {round_id!r} to finish")
             row.status, row.message, row.finished_at = status, message, utcnow()
+            if timings is not None:
+                row.timings = {str(k): round(float(v), 4) for k, v in timings.items()}
 
     def close_interrupted_rounds(
         self, message: str = "validator stopped before the round finished"

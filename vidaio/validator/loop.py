@@ -161,9 +161,10 @@ class RoundRunner:
             logger.opt(exception=exc).error("round {} failed: {}", round_id, message)
         finally:
             await self._cleanup(round_id, clips)
-            await self._in_db(self.repo.finish_round, round_id, status=status, message=message)
             stats.status = status
             stats.wall_s = time.monotonic() - started
+            await self._in_db(self.repo.finish_round, round_id, status=status, message=message,
+                              timings={**stats.timings, "wall_s": stats.wall_s})  # fmt: skip
             logger.info(stats.summary())
         return stats
 
