@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scoring.config import ScoringConfig
+from scoring.task_type import TASK_TYPES, TaskType
 
-TaskType = Literal["upscaling", "compression"]
-TASK_TYPES: tuple[TaskType, ...] = ("upscaling", "compression")
 Tier = Literal["Elite", "Good", "Average", "Poor", "New"]
 _TIER_EPS = 1e-12
 

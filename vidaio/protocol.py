@@ -15,6 +15,8 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from scoring.task_type import TaskType as TaskType  # the one task-type enum (re-exported)
+
 PROTOCOL_VERSION = 1
 """Bumped on any incompatible change of the wire format. Servers refuse other versions."""
 
@@ -26,11 +28,6 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, description="Opaque id: 1-128 chars of [A-Za-z0-9_.:-].")]
 Url = Annotated[str, Field(min_length=8, max_length=MAX_URL_LENGTH, description="An http(s) URL.")]
 Version = Annotated[int, Field(ge=1, le=65535, description="Wire protocol version.")]
-
-
-class TaskType(StrEnum):
-    UPSCALING = "upscaling"
-    COMPRESSION = "compression"
 
 
 class UpscalingType(StrEnum):

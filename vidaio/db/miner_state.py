@@ -16,7 +16,7 @@ from scoring.history import (
     performance_tier,
     update_accumulate_score,
 )
-from vidaio.db.types import TaskTypeName
+from scoring.task_type import TaskType
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def next_state(
-    task_type: TaskTypeName,
+    task_type: TaskType,
     previous_accumulate: float,
     window: Sequence[WindowRound],
     cfg: ScoringConfig,

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from scoring.task_type import TaskType
 from vidaio.db.engine import make_engine
 from vidaio.db.migrate import require_head
 from vidaio.db.models import MinerMetadata, MinerRoundHistory, Round, WeightSet
-from vidaio.db.types import TaskTypeName
 
 Row = dict[str, Any]
 
@@ -48,7 +48,7 @@ def _rows(result: Any) -> list[Row]:
     return [dict(r._mapping) for r in result]
 
 
-def leaderboard(engine: Engine, task_type: TaskTypeName | None = None) -> list[Row]:
+def leaderboard(engine: Engine, task_type: TaskType | None = None) -> list[Row]:
     """miner_metadata rows, best first within each task type, with a 1-based `rank` per task type."""
     query = select(_META).order_by(_META.c.task_type, _META.c.accumulate_score.desc(), _META.c.uid)
     if task_type is not None:

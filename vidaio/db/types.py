@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scoring.history import TaskType
+from scoring.task_type import TaskType
 
-TaskTypeName = TaskType
 OK_STATUS = "ok"
 """The status of a valid, scored response; any other status is a failed round (score 0)."""
 
@@ -46,7 +45,7 @@ class RoundResult(BaseModel):
     hotkey: str = Field(
         min_length=1, max_length=64, description="Miner hotkey (ss58) at the time of the task."
     )
-    task_type: TaskTypeName
+    task_type: TaskType
     params: dict[str, Any] = Field(default_factory=dict, description="Task parameters (stored as JSON).")
     status: str = Field(
         pattern=r"^[a-z][a-z0-9_]{0,31}$", description="'ok' for a scored response, else why it failed."
