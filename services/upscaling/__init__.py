@@ -6,14 +6,10 @@
 Importing this package does not import torch; the model engine does when it is built.
 """
 
-from services.upscaling.base import (
-    DeadlineExceeded,
-    UpscaleError,
-    UpscaleOutcome,
-    UpscaleSettings,
-    UpscalingEngine,
-    build_engine,
-)
+from services.upscaling.base import UpscaleOutcome, UpscalingEngine
+from services.upscaling.errors import DeadlineExceeded, UpscaleError
+from services.upscaling.factory import build_engine
+from services.upscaling.settings import UpscaleSettings
 
 __all__ = [
     "DeadlineExceeded",

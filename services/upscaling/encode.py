@@ -23,7 +23,7 @@ from pathlib import Path
 from loguru import logger
 
 from scoring.media.ffmpeg import FfmpegError, run_ffmpeg, stderr_tail
-from services.upscaling.base import DeadlineExceeded, UpscaleError, remaining_s
+from services.upscaling.errors import DeadlineExceeded, UpscaleError, remaining_s
 
 ENCODERS = {"hevc": "libx265", "av1": "libsvtav1", "h264": "libx264"}
 VBV_SHARE = 0.8  # max rate = 80 % of the cap spread over the clip; the buffer adds at most the rest

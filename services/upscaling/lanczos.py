@@ -12,15 +12,7 @@ from pathlib import Path
 from loguru import logger
 
 from scoring.media.ffmpeg import FfmpegError, ffmpeg_exe, stderr_tail
-from services.upscaling.base import (
-    DeadlineExceeded,
-    ProgressFn,
-    UpscaleError,
-    UpscaleOutcome,
-    UpscaleSettings,
-    check_deadline,
-    validate_request,
-)
+from services.upscaling.base import ProgressFn, UpscaleOutcome, validate_request
 from services.upscaling.encode import (
     cap_maxrate,
     codec_args,
@@ -30,7 +22,9 @@ from services.upscaling.encode import (
     enforce_size_cap,
     partial_output,
 )
+from services.upscaling.errors import DeadlineExceeded, UpscaleError, check_deadline
 from services.upscaling.outcome import read_outcome
+from services.upscaling.settings import UpscaleSettings
 from services.upscaling.source import inspect_input
 
 POLL_S = 0.1

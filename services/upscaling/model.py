@@ -22,14 +22,7 @@ from torch.nn import functional as F  # noqa: N812
 
 from scoring.media.ffmpeg import ffmpeg_exe
 from services.upscaling.arch import NetworkSpec, UnknownArchitecture, build_network
-from services.upscaling.base import (
-    ProgressFn,
-    UpscaleError,
-    UpscaleOutcome,
-    UpscaleSettings,
-    check_deadline,
-    validate_request,
-)
+from services.upscaling.base import ProgressFn, UpscaleOutcome, validate_request
 from services.upscaling.colour import ColourInfo, rgb_to_yuv420, yuv420_to_rgb
 from services.upscaling.encode import (
     RawEncoder,
@@ -39,9 +32,11 @@ from services.upscaling.encode import (
     enforce_size_cap,
     partial_output,
 )
+from services.upscaling.errors import UpscaleError, check_deadline
 from services.upscaling.inference import TiledUpscaler
 from services.upscaling.outcome import read_outcome
 from services.upscaling.paths import DEFAULT_MODEL_FILE
+from services.upscaling.settings import UpscaleSettings
 from services.upscaling.source import FrameBatches, Planes, inspect_input
 from services.upscaling.weights import WeightsUnavailable, ensure_converted
 

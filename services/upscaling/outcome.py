@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from scoring.media.probe import ProbeError, probe
-from services.upscaling.base import UpscaleError, UpscaleOutcome
+from services.upscaling.base import UpscaleOutcome
+from services.upscaling.errors import UpscaleError
 
 
 def read_outcome(

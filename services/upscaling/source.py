@@ -14,8 +14,8 @@ import av
 import numpy as np
 
 from scoring.media.probe import ProbeError, probe
-from services.upscaling.base import UpscaleError
 from services.upscaling.colour import ColourInfo
+from services.upscaling.errors import UpscaleError
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y [H,W], U [h,w], V [h,w] uint8
 

@@ -1,16 +1,11 @@
-"""Chain and wallet configuration sections (`VIDAIO_CHAIN__*`, `VIDAIO_WALLET__*`) and the factory."""
+"""Chain and wallet configuration sections (`VIDAIO_CHAIN__*`, `VIDAIO_WALLET__*`); the factory is `vidaio.chain.factory`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from bittensor import Wallet
-
-    from vidaio.chain.port import ChainPort
 
 
 class ChainConfig(BaseModel):
@@ -54,14 +49,3 @@ class WalletConfig(BaseModel):
     name: str = Field("default", min_length=1, max_length=128, description="Wallet (coldkey) name.")
     hotkey: str = Field("default", min_length=1, max_length=128, description="Hotkey name inside the wallet.")
     path: Path = Field(Path("~/.bittensor/wallets"), description="Directory holding the wallets (btcli layout).")
-
-
-def make_chain(cfg: ChainConfig, wallet: Wallet) -> ChainPort:
-    """Build the ChainPort selected by `cfg.backend` for `wallet` (its hotkey signs chain calls)."""
-    if cfg.backend == "localnet":
-        from vidaio.chain.localnet import LocalnetChain
-
-        return LocalnetChain.from_config(cfg, hotkey=wallet.hotkey.ss58_address)
-    from vidaio.chain.bittensor_adapter import BittensorChain
-
-    return BittensorChain(cfg, wallet)

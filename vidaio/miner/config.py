@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoring.metrics.config import MetricsConfig
 from services.compression.settings import CompressionSettings
-from services.upscaling.base import UpscaleSettings
+from services.upscaling.settings import UpscaleSettings
 from vidaio.chain.config import ChainConfig, WalletConfig
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
@@ -30,22 +30,6 @@ MIB = 1024**2
 
 CompressionEngineName = Literal["search", "fixed", "passthrough"]
 DEMO_ONLY_COMPRESSION = frozenset({"passthrough"})
-
-
-def _section_of(dataclass_type: Any, name: str, doc: str) -> type[BaseModel]:
-    """A BaseModel section with exactly the fields (types, defaults, bounds, descriptions) of a
-    pydantic dataclass, so the engine's own settings are the config section and can never drift."""
-    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in dataclass_type.__pydantic_fields__.items()}
-    model = create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
-    model.__module__ = __name__
-    return model
-
-
-UpscalingEngineConfig: type[BaseModel] = _section_of(
-    UpscaleSettings,
-    "UpscalingEngineConfig",
-    "The upscaling engine (env prefix `VIDAIO_MINER__UPSCALING__`): the fields of services.upscaling.UpscaleSettings.",
-)
 
 
 class MinerSettings(BaseModel):
@@ -71,8 +55,8 @@ class MinerSettings(BaseModel):
         Profile.PRODUCTION,
         description='Resolution table of upscaling inputs ("production", "demo", "tiny"): the largest input accepted per type.',
     )
-    upscaling: UpscalingEngineConfig = Field(  # type: ignore[valid-type]
-        default_factory=UpscalingEngineConfig, description="Upscaling engine settings."
+    upscaling: UpscaleSettings = Field(
+        default_factory=UpscaleSettings, description="Upscaling engine settings."
     )
     compression_engine: CompressionEngineName = Field(
         "search",
@@ -144,11 +128,10 @@ class MinerSettings(BaseModel):
         return self
 
     def upscale_settings(self, ffmpeg_path: Path | None = None) -> UpscaleSettings:
-        """The engine's own settings object (ffmpeg from metrics.ffmpeg_path unless set here)."""
-        values = self.upscaling.model_dump()
-        if values.get("ffmpeg_path") is None and ffmpeg_path is not None:
-            values["ffmpeg_path"] = str(ffmpeg_path)
-        return UpscaleSettings(**values)
+        """The engine's settings (ffmpeg from metrics.ffmpeg_path unless set here)."""
+        if self.upscaling.ffmpeg_path is None and ffmpeg_path is not None:
+            return self.upscaling.model_copy(update={"ffmpeg_path": str(ffmpeg_path)})
+        return self.upscaling
 
 
 class MinerConfig(BaseSettings):

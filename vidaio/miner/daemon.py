@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from vidaio.chain.config import make_chain
+from vidaio.chain.factory import make_chain
 from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
 from vidaio.miner.config import MinerConfig, load_miner_config

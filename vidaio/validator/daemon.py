@@ -24,7 +24,7 @@ from loguru import logger
 
 from scoring.metrics.config import MetricsConfig
 from services.synthesis import CompressionRecipe, TaskFactory, build_factory
-from vidaio.chain.config import make_chain
+from vidaio.chain.factory import make_chain
 from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
 from vidaio.db.repository import Repository

@@ -14,7 +14,8 @@ from bittensor.result import RpcConnectionError
 from fake_substrate import FakeSubstrate
 
 from vidaio.chain.bittensor_adapter import BittensorChain
-from vidaio.chain.config import ChainConfig, make_chain
+from vidaio.chain.config import ChainConfig
+from vidaio.chain.factory import make_chain
 from vidaio.chain.port import ChainError, ChainPort
 from vidaio.chain.wallets import create_wallet
 
