@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoring.metrics.config import MetricsConfig
 from services.compression.settings import CompressionSettings
@@ -20,6 +19,7 @@ from vidaio.chain.config import ChainConfig, WalletConfig
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, Codec, Profile, TaskType, UpscalingType
+from vidaio.settings_base import VidaioSettings
 from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
 from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
@@ -134,12 +134,9 @@ class MinerSettings(BaseModel):
         return self.upscaling
 
 
-class MinerConfig(BaseSettings):
+class MinerConfig(VidaioSettings):
     """Everything the miner daemon reads (env prefix `VIDAIO_`, nested sections with `__`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
 
     wallet: WalletConfig = Field(default_factory=WalletConfig, description="The miner's wallet.")
     chain: ChainConfig = Field(default_factory=ChainConfig, description="Chain to serve on.")
