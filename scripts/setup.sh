@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent project set-up: .venv (python3.11) with the project editable + dev extras,
+# Idempotent project set-up: .venv (python3.11) with the project editable + dev and localnet extras,
 # pm2 from npm (local node_modules), libomp for the ncnn reference runtime, and the
 # converted super-resolution weights. Safe to re-run; each step says what it does.
 set -euo pipefail
@@ -15,8 +15,8 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch==2.14.1 torchvision==0.29.1 (from the local disk cache where available)"
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-say "installing vidaio-subnet (editable) with dev extras"
-.venv/bin/python -m pip install -q -e ".[dev]"
+say "installing vidaio-subnet (editable) with the dev and localnet extras"
+.venv/bin/python -m pip install -q -e ".[dev,localnet]"
 
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/pm2 ]; then

@@ -146,7 +146,14 @@ def localnet(
     from loguru import logger
     from pydantic import ValidationError
 
+    from vidaio.extras import MissingExtra, require_localnet
+
     err = Console(stderr=True)
+    try:
+        require_localnet("vidaio localnet")
+    except MissingExtra as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     try:
         cfg = _settings(rounds, directory, profile, resume, keep_running)
     except ValidationError as exc:

@@ -28,8 +28,11 @@ from typing import IO, Any, Literal
 from loguru import logger
 from pydantic import BaseModel, SecretStr
 
+from vidaio.extras import require_localnet
 from vidaio.storage.config import StorageConfig
 from vidaio.storage.s3 import build_client
+
+require_localnet("vidaio.storage.local (the local S3 server of the demo and the tests)")
 
 LOCAL_ACCESS_KEY = "test"
 LOCAL_SECRET_KEY = "test"
