@@ -9,10 +9,10 @@ import pytest
 from scoring import (
     RoundRecord,
     ScoringConfig,
+    StoredStanding,
     compute_multipliers,
+    next_standing,
     performance_tier,
-    score_round,
-    should_reset,
     update_accumulate_score,
 )
 
@@ -145,19 +145,13 @@ def test_tier_uses_window_average() -> None:
     assert performance_tier("upscaling", ups(30, 0.0, 0.0) + window, CFG) == "Good"
 
 
-def test_should_reset() -> None:
-    assert should_reset("5Fold", "5New")
-    assert not should_reset("5Same", "5Same")
-    assert not should_reset(None, "5New")
-
-
-def test_score_round_folds_new_round_into_window() -> None:
-    history = ups(9, 0.5, 0.8)
-    out = score_round("upscaling", history, RoundRecord(score=0.4, s_q=0.8, vmaf=90), 0.2, CFG)
+def test_next_standing_folds_new_round_into_window() -> None:
+    stored = StoredStanding("hk", "upscaling", 0.2, ups(9, 0.5, 0.8))
+    out = next_standing(stored, "hk", "upscaling", RoundRecord(score=0.4, s_q=0.8, vmaf=90), CFG)
     assert out.multipliers.bonus_count == 10
     assert out.adjusted_score == pytest.approx(0.4 * 1.15)
     assert out.accumulate_score == pytest.approx(0.75 * 0.2 + 0.25 * 0.46)
-    assert out.tier == "Elite"
-    failed = score_round("compression", [], RoundRecord(score=0.0), 0.4, CFG)
+    assert out.tier == "Elite" and not out.hotkey_reset and not out.task_switched
+    failed = next_standing(StoredStanding("hk", "compression", 0.4), "hk", "compression", RoundRecord(score=0.0), CFG)
     assert failed.adjusted_score == 0.0 and failed.accumulate_score == pytest.approx(0.3)
     assert failed.tier == "New"

@@ -109,6 +109,9 @@ class MinerRoundHistory(Base):
     adjusted_score: Mapped[float] = mapped_column(Float, default=0.0)
     accumulate_score: Mapped[float] = mapped_column(Float, default=0.0)
     processing_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    switched_from: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """Set on the first round after a task-type switch: the task type the miner switched from
+    (its window and score restarted here)."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (
@@ -132,6 +135,9 @@ class WeightSet(Base):
     weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     success: Mapped[bool] = mapped_column(Boolean)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    split: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Per-pool split: target and effective share after the chain's u16 quantisation, whether the
+    target was kept, the chain limits used (max_weight_limit, version_key)."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_weight_sets_created_at", "created_at"),)

@@ -22,11 +22,11 @@ from sqlalchemy import Engine, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from scoring.config import ScoringConfig
+from scoring.history import RoundRecord, Standing, StoredStanding, next_standing
 from scoring.weights import MinerStanding
 from vidaio.db.config import DbConfig
 from vidaio.db.engine import make_engine, reader
 from vidaio.db.migrate import upgrade_to_head
-from vidaio.db.miner_state import MinerState, WindowRound, next_state
 from vidaio.db.models import MinerMetadata, MinerRoundHistory, Round, WeightSet, utcnow
 from vidaio.db.types import PruneReport, RecordOutcome, RoundResult, RoundStatus, WeightSetRecord
 
@@ -62,11 +62,12 @@ class Repository:
     # --- results -----------------------------------------------------------------------------
 
     def record_result(self, result: RoundResult) -> RecordOutcome:
-        """Insert the history row and recompute the miner's metadata, in one transaction.
+        """Insert the history row and store the miner's new standing, in one transaction.
 
         Idempotent on `task_id`: a repeated call changes nothing and returns `recorded=False`.
-        A new hotkey at the uid resets the miner (history deleted, score 0) before recording;
-        a change of task type restarts the accumulate score at 0 (it belongs to another pool).
+        The standing (hotkey reset, task-type switch, window, multipliers, EMA, tier) is
+        `scoring.history.next_standing`; this method only loads what it needs and stores the result
+        (a reset deletes the uid's old rows; a switch marks the new row `switched_from`).
         """
         with Session(self._engine, expire_on_commit=False) as s, s.begin():
             existing = s.scalars(select(H).where(H.task_id == result.task_id)).one_or_none()
@@ -74,79 +75,82 @@ class Repository:
                 return _duplicate_outcome(s, existing)
             if s.get(Round, result.round_id) is None:
                 s.add(Round(round_id=result.round_id, status="running"))
-            hotkey_reset = self._reset_if_new_hotkey(s, result.uid, result.hotkey)
             meta = s.get(MinerMetadata, result.uid)
+            stored = None
+            if meta is not None:
+                stored = StoredStanding(
+                    hotkey=meta.hotkey,
+                    task_type=meta.task_type,
+                    accumulate_score=meta.accumulate_score,
+                    period=self._period(s, result.uid, meta.task_type),
+                )
+            standing = next_standing(stored, result.hotkey, result.task_type, _record(result), self._scoring)
+            if standing.hotkey_reset and meta is not None:
+                logger.info("uid {} changed hotkey {} -> {}: history and score reset", result.uid, meta.hotkey,
+                            result.hotkey)  # fmt: skip
+                s.execute(delete(H).where(H.uid == result.uid))
+                s.delete(meta)
+                s.flush()
+                meta = None
+            switched_from = None
             if meta is None:
                 meta = MinerMetadata(uid=result.uid, hotkey=result.hotkey, task_type=result.task_type)
                 _zero(meta)
                 s.add(meta)
-            task_type_changed = meta.task_type != result.task_type and meta.total_rounds_completed > 0
-            if task_type_changed:
-                logger.info(
-                    "uid {} switched {} -> {}: score restarts", result.uid, meta.task_type, result.task_type
-                )
-                meta.accumulate_score = 0.0
+            elif standing.task_switched:
+                switched_from = str(meta.task_type)
+                logger.info("uid {} switched {} -> {}: window and score restart", result.uid, switched_from,
+                            result.task_type)  # fmt: skip
             meta.task_type = result.task_type
-            row = _history_row(result)
+            row = _history_row(result, switched_from)
             s.add(row)
             s.flush()
             _pause_for_test()
-            state = next_state(
-                result.task_type,
-                meta.accumulate_score,
-                self._window(s, result.uid, result.task_type),
-                self._scoring,
-            )
-            row.applied_multiplier = state.total_multiplier
-            row.adjusted_score = state.adjusted_score
-            row.accumulate_score = state.accumulate_score
-            _apply(meta, state, result)
+            row.applied_multiplier = standing.multipliers.total
+            row.adjusted_score = standing.adjusted_score
+            row.accumulate_score = standing.accumulate_score
+            _apply(meta, standing, result)
             return RecordOutcome(
                 task_id=result.task_id,
                 uid=result.uid,
                 recorded=True,
-                hotkey_reset=hotkey_reset,
-                task_type_changed=task_type_changed,
-                adjusted_score=state.adjusted_score,
-                total_multiplier=state.total_multiplier,
-                accumulate_score=state.accumulate_score,
-                performance_tier=state.performance_tier,
+                hotkey_reset=standing.hotkey_reset,
+                task_type_changed=standing.task_switched,
+                adjusted_score=standing.adjusted_score,
+                total_multiplier=standing.multipliers.total,
+                accumulate_score=standing.accumulate_score,
+                performance_tier=standing.tier,
                 total_rounds_completed=meta.total_rounds_completed,
             )
 
-    def _window(self, s: Session, uid: int, task_type: str) -> list[WindowRound]:
+    def _period(self, s: Session, uid: int, task_type: str, limit: int | None = None) -> list[RoundRecord]:
+        """The uid's last `limit` (default: history_window) rounds of `task_type` since its last
+        task-type switch, oldest first: rounds of an earlier period never re-enter the window."""
+        switch = s.scalar(select(func.max(H.id)).where(H.uid == uid, H.switched_from.is_not(None)))
         rows = s.execute(
             select(H.s_f, H.s_q, H.s_l, H.vmaf, H.vmaf_threshold, H.compression_rate)
-            .where(H.uid == uid, H.task_type == task_type)
+            .where(H.uid == uid, H.task_type == task_type, H.id >= (switch or 0))
             .order_by(H.id.desc())
-            .limit(self._scoring.history_window)
+            .limit(limit or self._scoring.history_window)
         ).all()
         return [
-            WindowRound(
-                score=r.s_f,
-                s_q=r.s_q,
-                s_l=r.s_l,
-                vmaf=r.vmaf,
-                vmaf_threshold=r.vmaf_threshold,
+            RoundRecord(
+                score=r.s_f, s_q=r.s_q, s_l=r.s_l, vmaf=r.vmaf, vmaf_threshold=r.vmaf_threshold,
                 compression_rate=r.compression_rate,
             )
             for r in reversed(rows)
-        ]
+        ]  # fmt: skip
 
-    def window(self, uid: int, task_type: str) -> list[WindowRound]:
-        """The miner's current rolling window for `task_type`, oldest first (read-only)."""
+    def window(self, uid: int, task_type: str) -> list[RoundRecord]:
+        """The miner's current rolling window for `task_type` (current period only), oldest first."""
         with Session(self._reader) as s, s.begin():
-            return self._window(s, uid, task_type)
+            return self._period(s, uid, task_type)
 
-    def _reset_if_new_hotkey(self, s: Session, uid: int, hotkey: str) -> bool:
-        old = s.scalar(select(MinerMetadata.hotkey).where(MinerMetadata.uid == uid))
-        if old is None or old == hotkey:
-            return False
-        logger.info("uid {} changed hotkey {} -> {}: history and score reset", uid, old, hotkey)
-        s.execute(delete(H).where(H.uid == uid))
-        s.execute(delete(MinerMetadata).where(MinerMetadata.uid == uid))
-        s.expire_all()
-        return True
+    def known_miners(self) -> dict[int, tuple[str, str]]:
+        """`{uid: (hotkey, task_type)}` of every miner with history at this validator."""
+        with Session(self._reader) as s, s.begin():
+            rows = s.execute(select(MinerMetadata.uid, MinerMetadata.hotkey, MinerMetadata.task_type)).all()
+        return {r.uid: (r.hotkey, r.task_type) for r in rows}
 
     def sync_hotkeys(self, hotkeys: Mapping[int, str]) -> list[int]:
         """Forget miners whose uid now holds another hotkey or left the subnet; return their uids.
@@ -303,7 +307,7 @@ def weight_set_record(row: WeightSet) -> WeightSetRecord:
     )
 
 
-def _history_row(r: RoundResult) -> MinerRoundHistory:
+def _history_row(r: RoundResult, switched_from: str | None = None) -> MinerRoundHistory:
     return MinerRoundHistory(
         round_id=r.round_id,
         task_id=r.task_id,
@@ -322,6 +326,7 @@ def _history_row(r: RoundResult) -> MinerRoundHistory:
         vmaf_threshold=r.vmaf_threshold,
         content_length=r.content_length,
         processing_time_s=r.processing_time_s,
+        switched_from=switched_from,
         applied_multiplier=1.0,
         adjusted_score=0.0,
         accumulate_score=0.0,
@@ -341,18 +346,22 @@ def _zero(meta: MinerMetadata) -> None:
     meta.longest_content_processed = 0.0
 
 
-def _apply(meta: MinerMetadata, st: MinerState, r: RoundResult) -> None:
+def _record(r: RoundResult) -> RoundRecord:
+    return RoundRecord(
+        score=r.score, s_q=r.s_q, vmaf=r.vmaf, vmaf_threshold=r.vmaf_threshold, s_l=r.s_l,
+        compression_rate=r.compression_rate,
+    )  # fmt: skip
+
+
+def _apply(meta: MinerMetadata, st: Standing, r: RoundResult) -> None:
+    m = st.multipliers
     meta.accumulate_score = st.accumulate_score
-    meta.bonus_multiplier, meta.penalty_f_multiplier = st.bonus_multiplier, st.penalty_f_multiplier
-    meta.penalty_q_multiplier, meta.total_multiplier = st.penalty_q_multiplier, st.total_multiplier
-    meta.bonus_count, meta.penalty_f_count, meta.penalty_q_count = (
-        st.bonus_count,
-        st.penalty_f_count,
-        st.penalty_q_count,
-    )
+    meta.bonus_multiplier, meta.penalty_f_multiplier = m.bonus, m.penalty_f
+    meta.penalty_q_multiplier, meta.total_multiplier = m.penalty_q, m.total
+    meta.bonus_count, meta.penalty_f_count, meta.penalty_q_count = m.bonus_count, m.penalty_f_count, m.penalty_q_count
     meta.avg_s_q, meta.avg_s_l, meta.avg_s_f = st.avg_s_q, st.avg_s_l, st.avg_s_f
     meta.avg_vmaf, meta.avg_compression_rate = st.avg_vmaf, st.avg_compression_rate
-    meta.performance_tier = st.performance_tier
+    meta.performance_tier = st.tier
     meta.total_rounds_completed += 1
     if r.succeeded:
         meta.successful_rounds += 1

@@ -128,6 +128,26 @@ def test_task_type_switch_restarts_score_with_own_window(repo: Repository) -> No
     assert meta.accumulate_score == pytest.approx(0.25 * out.adjusted_score)
 
 
+def test_compression_upscaling_compression_window_holds_only_the_current_period(repo: Repository) -> None:
+    """Issue 14: after the second switch neither the score nor the window reach back into the first
+    compression period; both switches are marked in the history."""
+    for i in range(6):
+        repo.record_result(compression_result(f"c{i}", uid=7, hotkey="hk-7", score=0.9))
+    for i in range(3):
+        repo.record_result(upscaling_result(f"u{i}", uid=7, hotkey="hk-7", score=0.4))
+    out = repo.record_result(compression_result("c-back", uid=7, hotkey="hk-7", score=0.3))
+    assert out.task_type_changed
+    window = repo.window(7, "compression")
+    assert [w.score for w in window] == [0.3]  # the six 0.9 rounds of the first period stay out
+    repo.record_result(compression_result("c-next", uid=7, hotkey="hk-7", score=0.5))
+    assert [w.score for w in repo.window(7, "compression")] == [0.3, 0.5]
+    meta = metadata_rows(repo.path)[7]
+    assert meta.avg_s_f == pytest.approx(0.4) and meta.bonus_count == 0 and meta.performance_tier == "New"
+    marks = [(r.task_id, r.switched_from) for r in history_rows(repo.path, 7) if r.switched_from]
+    assert marks == [("u0", "compression"), ("c-back", "upscaling")]
+    assert repo.window(7, "upscaling") == []  # the upscaling period is over too
+
+
 def test_failed_round_counts_as_zero(repo: Repository) -> None:
     repo.record_result(compression_result("t1", score=0.9))
     out = repo.record_result(compression_result("t2", status="timeout"))
@@ -156,7 +176,7 @@ def test_error_inside_the_transaction_leaves_nothing(repo: Repository, monkeypat
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("scoring exploded")
 
-    monkeypatch.setattr(repository_module, "next_state", boom)
+    monkeypatch.setattr(repository_module, "next_standing", boom)
     with pytest.raises(RuntimeError, match="scoring exploded"):
         repo.record_result(compression_result("t2", round_id="r-new"))
     assert [r.task_id for r in history_rows(repo.path)] == ["t1"]
