@@ -23,6 +23,7 @@ from vidaio.settings_base import VidaioSettings
 from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
 from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
+from vidaio.telemetry.config import PrometheusConfig
 from vidaio.transport.config import ServerConfig
 
 GIB = 1024**3
@@ -146,6 +147,9 @@ class MinerConfig(VidaioSettings):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="ffmpeg binary and metric settings.")
     miner: MinerSettings = Field(default_factory=MinerSettings, description="What is mined and how.")
+    prometheus: PrometheusConfig = Field(
+        default_factory=PrometheusConfig, description="Prometheus /metrics endpoint (default port 9102)."
+    )
 
 
 def load_miner_config(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> MinerConfig:

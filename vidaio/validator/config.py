@@ -37,6 +37,7 @@ from vidaio.protocol import MAX_CONTENT_LENGTH_S, MAX_DEADLINE_S, Codec, Profile
 from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
 from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
+from vidaio.telemetry.config import PrometheusConfig
 
 SECRET_SUFFIX = ".secret"
 _COMPRESSION_SIZE: dict[Profile, tuple[int, int]] = {
@@ -211,6 +212,9 @@ class ValidatorConfig(BaseSettings):
     db: DbConfig = Field(default_factory=DbConfig, description="The validator's SQLite database.")
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig, description="Where task clips come from.")
     validator: ValidatorSettings = Field(default_factory=ValidatorSettings, description="Rounds and scoring.")
+    prometheus: PrometheusConfig = Field(
+        default_factory=PrometheusConfig, description="Prometheus /metrics endpoint (default port 9103)."
+    )
 
     @model_validator(mode="after")
     def _random_weights_demo_only(self) -> ValidatorConfig:

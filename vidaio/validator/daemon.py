@@ -32,6 +32,9 @@ from vidaio.fetch import FetchConfig, fetch
 from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
+from vidaio.telemetry.config import VALIDATOR_DEFAULT_PORT
+from vidaio.telemetry.exporter import serve_metrics
+from vidaio.telemetry.validator import MeteredPool, MeteredRepository, ValidatorMetrics
 from vidaio.transport.client import MinerClient
 from vidaio.validator.config import ConfigError, ValidatorConfig, load_validator_config, resolve_secret
 from vidaio.validator.judge import Judge
@@ -152,6 +155,7 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
         except Exception as exc:
             raise ValidatorStartupError(f"cannot open the database {cfg.db.path}: {exc}") from None
         closers.append(repo.close)
+        repo = MeteredRepository(repo, ValidatorMetrics())  # type: ignore[assignment]  # metrics on DB writes
         await asyncio.to_thread(repo.close_interrupted_rounds)
         await asyncio.to_thread(repo.prune)
         store = S3Store(cfg.storage)
@@ -182,7 +186,7 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
             timeout_s=s.synthesis_timeout_s,
         )  # fmt: skip
         judge = Judge(
-            pool=pool, fetch_cfg=cfg.fetch, metrics=metrics, work_dir=work_dir,
+            pool=MeteredPool(pool, repo.metrics), fetch_cfg=cfg.fetch, metrics=metrics, work_dir=work_dir,
             upscaling_vmaf_threshold=cfg.scoring.upscaling_vmaf_threshold, fetch_concurrency=s.fetch_concurrency,
         )  # fmt: skip
         caps = CapabilityCache(client, s.capabilities_ttl_s, s.capabilities_timeout_s)
@@ -249,7 +253,9 @@ async def run_validator(
                 settings=cfg.validator, chain=rt.chain, repo=rt.repo, runner=rt.runner, weights=weights,
                 on_round=on_round,
             )  # fmt: skip
-            rounds = await loop.run(stop)
+            with serve_metrics(cfg.prometheus, rt.repo.metrics.registry, daemon="validator",
+                               default_port=VALIDATOR_DEFAULT_PORT, error=ValidatorStartupError):  # fmt: skip
+                rounds = await loop.run(stop)
         finally:
             await rt.close()
     logger.info("validator stopped after {} round(s)", rounds)
