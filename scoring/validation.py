@@ -13,26 +13,30 @@ Identity checks (both are done):
 A duplicate submission is a sha256 (or URL) already seen for the same task; the caller supplies
 what it has seen and records `ValidationResult.sha256`.
 
-Decompression bombs: an MP4 whose header (`scoring.media.mp4box`) declares a frame larger than the
-expected one is refused before any decoder opens it (PyAV's open decodes a frame to learn the
-stream: ~1 s and ~150 MB for a 24 kB file declaring 8192x8192); the decode pass stops at the first
-frame whose size is not the expected one (an in-band SPS can change it mid-stream) and after
-`frame_count + frame_tolerance + 1` frames (millions of tiny skip frames would otherwise all decode).
+Hostile files: the MP4 header is checked before any decoder opens the file (`scoring.header_checks`:
+edit lists, sample tables, extra tracks, display matrix, declared frame size; PyAV's open decodes a
+frame to learn the stream: ~1 s and ~150 MB for a 24 kB file declaring 8192x8192). The probe reads
+at most `frame_count + frame_tolerance + 1` packets; the one decode pass (`scoring.media.decode`)
+stops at the first frame whose size, pixel format or colour tags are not the stream's (an in-band
+SPS can change them mid-stream) and after that many frames or packets (millions of tiny skip frames
+would otherwise all decode). Colour tags: see `colour_tag_failure`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Collection
-from contextlib import closing
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from loguru import logger
 
-from scoring.media.frames import DecodeError, iter_frames
+from scoring.budget import Budget
+from scoring.header_checks import header_problems
+from scoring.media.decode import FrameRules, SampledFrames
+from scoring.media.decode import decode_pass as _decode
 from scoring.media.mp4box import read_mp4_header
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
@@ -58,6 +62,12 @@ class Reason(StrEnum):
     DUPLICATE_SUBMISSION = "duplicate_submission"
     CHROMA_MISMATCH = "chroma_mismatch"
     VMAF_ENHANCEMENT_GAP = "vmaf_enhancement_gap"
+    EDIT_LIST = "edit_list"
+    SAMPLE_TABLE = "sample_table"
+    EXTRA_STREAM = "extra_stream"
+    DISPLAY_MATRIX = "display_matrix"
+    COLOUR_TAGS = "colour_tags"
+    SCORING_BUDGET_EXCEEDED = "scoring_budget_exceeded"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class ValidationResult:
     probe: ProbeInfo | None = None
     decoded_frames: int | None = None
     elapsed_s: float = field(default=0.0, compare=False)
+    sampled: SampledFrames | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -212,39 +223,72 @@ class DecodePass:
 def decode_pass(
     path: str | Path, *, max_frames: int | None = None, size: tuple[int, int] | None = None
 ) -> DecodePass:
-    """Decode every frame; count them and note the first error.
+    """Decode every frame; count them and note the first error (kept for callers of the old API).
 
     Stops (`capped`) once `max_frames` frames decoded, and with an error at the first frame whose
     width x height is not `size`."""
-    n = 0
-    try:
-        with closing(iter_frames(path)) as frames:
-            for frame in frames:
-                if size is not None and (frame.width, frame.height) != size:
-                    return DecodePass(
-                        n, f"frame {n} is {frame.width}x{frame.height}, the stream is {size[0]}x{size[1]}"
-                    )
-                n += 1
-                if max_frames is not None and n >= max_frames:
-                    return DecodePass(n, None, capped=True)
-    except DecodeError as exc:
-        return DecodePass(n, str(exc))
-    return DecodePass(n, None)
+    r = _decode(path, max_frames=max_frames, max_packets=max_frames, rules=FrameRules(size=size))
+    return DecodePass(r.frames, r.error, r.capped)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Frames the metrics will need from the answer's one decode pass (chosen once the probe is known)."""
+
+    yuv: frozenset[int] = frozenset()
+    rgb: frozenset[int] = frozenset()
+    rgb_colorspace: int | None = None
+
+
+def header_failures(path: Path, expected: ExpectedOutput) -> tuple[list[Failure], bool]:
+    """Failures the MP4 header alone shows, and whether a header could be read at all."""
+    header = read_mp4_header(path)
+    if header is None:
+        return [], False
+    problems = header_problems(
+        header,
+        width=expected.width,
+        height=expected.height,
+        frame_count=expected.frame_count,
+        frame_tolerance=expected.frame_tolerance,
+    )
+    return [Failure(Reason(r), detail) for r, detail in problems], True
 
 
 def header_bomb(path: Path, expected: ExpectedOutput) -> Failure | None:
     """WRONG_RESOLUTION when the MP4 header declares a frame larger than expected (nothing decoded)."""
-    header = read_mp4_header(path)
-    if header is None or not header.video_tracks:
-        return None
-    track = header.video_tracks[0]
-    if track.pixels <= expected.width * expected.height:
-        return None
-    return Failure(
-        Reason.WRONG_RESOLUTION,
-        f"resolution is {track.width}x{track.height} (declared by the MP4 header, not decoded), "
-        f"expected {expected.width}x{expected.height}",
-    )
+    failures, _ = header_failures(path, expected)
+    return next((f for f in failures if f.reason == Reason.WRONG_RESOLUTION), None)
+
+
+def colour_tag_failure(info: ProbeInfo, ref: ProbeInfo) -> Failure | None:
+    """COLOUR_TAGS when the answer declares a colour range or matrix other than the reference's.
+
+    Every stage compares the coded planes (VMAF and the colour check directly, PIE-APP after one RGB
+    conversion with the reference's matrix): that is right only when both files mean the same
+    colours by the same numbers. Unspecified counts as the reference's (limited range; its matrix).
+    """
+    rng = {0: 1}
+    if rng.get(info.color_range, info.color_range) != rng.get(ref.color_range, ref.color_range):
+        return Failure(
+            Reason.COLOUR_TAGS,
+            f"colour range {'full' if info.color_range == 2 else 'limited'} differs from the reference's; "
+            "answers keep the reference's colour range",
+        )
+    same_601 = {5, 6}
+    if 2 not in (info.colorspace, ref.colorspace) and info.colorspace != ref.colorspace:
+        if not {info.colorspace, ref.colorspace} <= same_601:
+            return Failure(
+                Reason.COLOUR_TAGS,
+                f"colour matrix {info.colorspace} differs from the reference's ({ref.colorspace}); "
+                "answers keep the reference's colour matrix",
+            )
+    return None
+
+
+def _sorted(failures: list[Failure]) -> tuple[Failure, ...]:
+    order = list(Reason)
+    return tuple(sorted(failures, key=lambda f: order.index(f.reason)))
 
 
 def validate_output(
@@ -256,12 +300,17 @@ def validate_output(
     seen_sha256: Collection[str] = (),
     url: str | None = None,
     seen_urls: Collection[str] = (),
+    plan: Callable[[ProbeInfo], FramePlan] | None = None,
+    budget: Budget | None = None,
 ) -> ValidationResult:
     """Validate one response file against `expected` and, if given, the reference it must differ from.
 
     `reference` may be a path or its `ProbeInfo` (probed with `count_frames=True`, so that it has
-    `stream_sha256`). The full decode pass is skipped when the file is already refused for its
-    size, resolution or for being the reference (decoding it would only cost time).
+    `stream_sha256`). The MP4 header is checked first (`scoring.header_checks`); a file it refuses is
+    neither probed nor decoded. The probe reads at most the frames the task allows; the one decode
+    pass checks every frame and keeps the frames `plan(probe)` asks for (`ValidationResult.sampled`).
+    The decode pass is skipped when the file is already refused for its size, resolution or for
+    being the reference (decoding it would only cost time). `budget` bounds the decode pass.
     """
     started = time.monotonic()
     path = Path(distorted)
@@ -277,22 +326,32 @@ def validate_output(
         )
     elif url is not None and url in seen_urls:
         dup.append(Failure(Reason.DUPLICATE_SUBMISSION, "this URL was already submitted for this task"))
-    bomb = header_bomb(path, expected)
-    if bomb is not None:
-        failures = [bomb]
+    pre, has_header = header_failures(path, expected)
+    if pre:
         size = path.stat().st_size
         if size > expected.max_size_bytes:
             rule = expected.size_rule or f"<= {expected.max_size_bytes} bytes"
-            failures.append(Failure(Reason.OVERSIZED, f"file is {size} bytes, must be {rule}"))
-        result = ValidationResult(tuple([*failures, *dup]), digest, None, None, time.monotonic() - started)
+            pre.append(Failure(Reason.OVERSIZED, f"file is {size} bytes, must be {rule}"))
+        result = ValidationResult(_sorted([*pre, *dup]), digest, None, None, time.monotonic() - started)
         logger.debug("validation of {} failed before decoding: {}", path.name, "; ".join(result.messages))
         return result
+    cap = expected.frame_count + expected.frame_tolerance + 1
     try:
-        info = probe(path)
+        info = probe(path, max_packets=cap)
     except ProbeError as exc:
         return ValidationResult((Failure(Reason.NOT_A_VIDEO, str(exc)), *dup), sha256=digest)
 
     failures = check_output(info, expected)
+    if info.is_mp4 and not has_header:
+        failures.append(Failure(Reason.WRONG_CONTAINER, "the MP4 boxes cannot be read (no readable moov)"))
+    if info.video_streams != 1 or info.other_streams:
+        failures.append(
+            Failure(
+                Reason.EXTRA_STREAM,
+                f"{info.video_streams} video and {info.other_streams} other streams; exactly one video stream is accepted",
+            )
+        )
+    ref_info: ProbeInfo | None = None
     if reference is not None:
         ref_info = reference if isinstance(reference, ProbeInfo) else probe(reference)
         if digest == (reference_sha256 or file_sha256(ref_info.path)):
@@ -303,15 +362,36 @@ def validate_output(
                     Reason.SAME_AS_REFERENCE, "stream-identical to the reference (same coded video packets)"
                 )
             )
+        tags = colour_tag_failure(info, ref_info)
+        if tags is not None:
+            failures.append(tags)
 
     decoded: int | None = None
-    refused = (Reason.OVERSIZED, Reason.WRONG_RESOLUTION, Reason.SAME_AS_REFERENCE)
+    sampled: SampledFrames | None = None
+    refused = (Reason.OVERSIZED, Reason.WRONG_RESOLUTION, Reason.SAME_AS_REFERENCE, Reason.EXTRA_STREAM)
     if not any(f.reason in refused for f in failures):
-        cap = expected.frame_count + expected.frame_tolerance + 1
-        dp = decode_pass(path, max_frames=cap, size=(info.width, info.height))
-        decoded = dp.frames
+        want = plan(info) if plan is not None else FramePlan()
+        dp = _decode(
+            path,
+            keep_yuv=want.yuv,
+            keep_rgb=want.rgb,
+            max_frames=cap,
+            max_packets=cap,
+            rules=FrameRules(
+                size=(info.width, info.height),
+                pix_fmt=info.pix_fmt,
+                color_range=info.color_range,
+                colorspace=info.colorspace,
+            ),
+            rgb_colorspace=want.rgb_colorspace,
+            budget=budget,
+        )
+        decoded, sampled = dp.frames, dp.sampled
         if dp.error:
-            failures.append(Failure(Reason.DECODE_ERROR, f"{dp.error} (after {dp.frames} frames)"))
+            kind = {"pix_fmt": Reason.WRONG_PIX_FMT, "colour": Reason.COLOUR_TAGS}.get(
+                dp.error_kind or "", Reason.DECODE_ERROR
+            )
+            failures.append(Failure(kind, f"{dp.error} (after {dp.frames} frames)"))
         elif not dp.capped and info.declared_frames and dp.frames < info.declared_frames:
             failures.append(
                 Failure(
@@ -325,7 +405,7 @@ def validate_output(
             failures.append(
                 Failure(
                     Reason.FRAME_COUNT_MISMATCH,
-                    f"more than {dp.frames - 1} frames (decoding stopped there), "
+                    f"more than {cap - 1} frames (decoding stopped there), "
                     f"expected {expected.frame_count} ± {expected.frame_tolerance}",
                 )
             )
@@ -336,9 +416,7 @@ def validate_output(
                 if f.reason == Reason.FRAME_COUNT_MISMATCH
             ]
     failures += dup
-    order = list(Reason)
-    failures.sort(key=lambda f: order.index(f.reason))
-    result = ValidationResult(tuple(failures), digest, info, decoded, time.monotonic() - started)
+    result = ValidationResult(_sorted(failures), digest, info, decoded, time.monotonic() - started, sampled)
     if failures:
         logger.debug("validation of {} failed: {}", path.name, "; ".join(result.messages))
     return result

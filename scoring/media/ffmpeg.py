@@ -16,6 +16,8 @@ from pathlib import Path
 
 from loguru import logger
 
+from scoring.budget import Budget, BudgetExceeded
+
 STDERR_TAIL_LINES = 8
 
 
@@ -96,6 +98,38 @@ def ffmpeg_exe(override: str | Path | None = None) -> str:
     return _wheel_ffmpeg()
 
 
+def _run_in_group(
+    cmd: list[str], input_bytes: bytes | None, timeout_s: float, cwd: str | Path | None
+) -> subprocess.CompletedProcess:
+    """`subprocess.run` in a new session: on timeout the whole process group is killed, so no
+    child (or a wrapper's child) survives holding the pipes open."""
+    with subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(input_bytes, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(cmd, timeout_s, output=out, stderr=err) from exc
+        except BaseException:
+            _kill_group(proc)
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
@@ -103,28 +137,27 @@ def run_ffmpeg(
     ffmpeg: str | None = None,
     input_bytes: bytes | None = None,
     cwd: str | Path | None = None,
+    budget: Budget | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `ffmpeg -hide_banner -nostdin -y <args>`; raise `FfmpegError` on failure or timeout.
 
     stdout and stderr are captured (bytes). `ffmpeg` is an explicit binary path (else `ffmpeg_exe()`);
     `input_bytes` is fed on stdin; `cwd` is the working directory (relative paths in `args` resolve there).
+    With a `budget` the timeout is at most what is left of it and `BudgetExceeded` is raised when it
+    runs out. ffmpeg runs in its own process group, killed as a whole on timeout (children included).
     """
     exe = ffmpeg or ffmpeg_exe()
     cmd = [exe, "-hide_banner", "-nostdin", "-y", *map(str, args)]
     if input_bytes is not None:
         cmd.remove("-nostdin")
+    if budget is not None:
+        timeout_s = budget.timeout(timeout_s, "ffmpeg")
     started = time.monotonic()
     try:
-        proc = subprocess.run(
-            cmd,
-            input=input_bytes,
-            stdin=None if input_bytes is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-            cwd=cwd,
-        )
+        proc = _run_in_group(cmd, input_bytes, timeout_s, cwd)
     except subprocess.TimeoutExpired as exc:
+        if budget is not None and budget.expired():
+            raise BudgetExceeded(budget, "ffmpeg") from exc
         raise FfmpegError(
             f"ffmpeg timed out after {timeout_s:g} s", stderr_tail=stderr_tail(exc.stderr), args=cmd
         ) from exc

@@ -29,6 +29,8 @@ class ProbeInfo:
     `container_brand` is the MP4/MOV `major_brand` ("isom", "mp42", "qt  ", ...) or "".
     `stream_sha256` (only with `count_frames=True`) hashes the video packets' payloads in file
     order: two files with the same value carry the same coded stream, whatever the container.
+    `color_range` / `colorspace` are FFmpeg's AVColorRange / AVColorSpace of the stream (0 / 2 =
+    unspecified); `video_streams` / `other_streams` count the container's streams.
     """
 
     path: str
@@ -46,6 +48,10 @@ class ProbeInfo:
     declared_frames: int = 0
     container_brand: str = ""
     stream_sha256: str = ""
+    color_range: int = 0
+    colorspace: int = 2
+    video_streams: int = 1
+    other_streams: int = 0
 
     @property
     def is_mp4(self) -> bool:
@@ -77,20 +83,27 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
     return 0.0
 
 
-def count_packets(container: av.container.InputContainer, stream_index: int) -> tuple[int, str]:
+def count_packets(
+    container: av.container.InputContainer, stream_index: int, max_packets: int | None = None
+) -> tuple[int, str]:
     """Number of non-empty packets of one stream (one per frame for video) and the sha256 of their
-    payloads; demux only, no decode."""
+    payloads; demux only, no decode. Stops after `max_packets` + 1 packets (the count then says
+    "more than `max_packets`"): a hostile header cannot make the probe read millions of packets."""
     n = 0
     digest = hashlib.sha256()
     for packet in container.demux(container.streams[stream_index]):
         if packet.size > 0:
             n += 1
             digest.update(bytes(packet))
+            if max_packets is not None and n > max_packets:
+                break
     return n, digest.hexdigest()
 
 
-def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
-    """Probe the first video stream of `path`; raise `ProbeError` naming why it is not a video."""
+def probe(path: str | Path, *, count_frames: bool = True, max_packets: int | None = None) -> ProbeInfo:
+    """Probe the first video stream of `path`; raise `ProbeError` naming why it is not a video.
+
+    With `max_packets` the packet count stops past that many (then `frame_count == max_packets + 1`)."""
     p = Path(path)
     if not p.exists():
         raise ProbeError(f"{p}: no such file")
@@ -115,7 +128,7 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
         codec = getattr(cc.codec, "canonical_name", None) or cc.codec.name
         declared = int(stream.frames or 0)
         brand = str(container.metadata.get("major_brand", "") or "")
-        frames, stream_sha = count_packets(container, stream.index) if count_frames else (declared, "")
+        frames, stream_sha = count_packets(container, stream.index, max_packets) if count_frames else (declared, "")
         return ProbeInfo(
             path=str(p),
             container=container.format.name,
@@ -132,6 +145,10 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
             declared_frames=declared,
             container_brand=brand,
             stream_sha256=stream_sha,
+            color_range=int(getattr(cc, "color_range", 0) or 0),
+            colorspace=int(getattr(cc, "colorspace", 2) or 2),
+            video_streams=len(container.streams.video),
+            other_streams=len(container.streams) - len(container.streams.video),
         )
     except av.FFmpegError as exc:
         raise ProbeError(f"{p}: cannot read the video stream ({exc})") from exc

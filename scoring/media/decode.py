@@ -1,0 +1,162 @@
+"""One bounded decode pass that checks every frame and keeps the sampled ones (issue 19).
+
+Scoring an answer used to decode it up to four times (validation, VMAF, colour check, PIE-APP).
+`decode_pass` decodes it once, sequentially (exact frame numbering for every codec and B-frame
+layout), and on the way:
+
+- checks every frame's size, pixel format and colour tags against the stream's (an in-band SPS
+  can switch any of them mid-stream);
+- keeps the frames the metrics will need: Y/U/V planes (`keep_yuv`: the VMAF windows and the
+  colour check) and RGB (`keep_rgb`: PIE-APP), converted with the colour matrix `rgb_colorspace`
+  when the frame does not declare one, so the answer and the reference are read alike;
+- stops after `max_frames` frames or `max_packets` demuxed packets (a packet flood never gets
+  far), or, with `stop_when_kept`, as soon as every kept frame is in hand (a reference needs no
+  more);
+- calls `budget.check()` per packet, so a file that makes each packet expensive ends at the
+  answer's deadline (`BudgetExceeded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from scoring.budget import Budget
+
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+UNSPECIFIED_COLORSPACE = 2
+
+
+@dataclass
+class SampledFrames:
+    """Frames kept by one decode pass, by frame number: `yuv[i]` = (Y, U, V) uint8 planes, `rgb[i]` HxWx3."""
+
+    yuv: dict[int, Planes] = field(default_factory=dict)
+    rgb: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def y(self, indices: Collection[int]) -> list[np.ndarray]:
+        return [self.yuv[i][0] for i in indices]
+
+    def planes(self, indices: Collection[int]) -> list[Planes]:
+        """(Y, U, V) planes of `indices`, in that order (the colour check's input)."""
+        return [self.yuv[i] for i in indices]
+
+    def rgb_frames(self, indices: Collection[int]) -> list[np.ndarray]:
+        return [self.rgb[i] for i in indices]
+
+
+@dataclass(frozen=True)
+class FrameRules:
+    """What every frame must be; None = not checked. Colour tags: AVColorRange / AVColorSpace values."""
+
+    size: tuple[int, int] | None = None
+    pix_fmt: str | None = None
+    color_range: int | None = None
+    colorspace: int | None = None
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    frames: int
+    packets: int
+    error: str | None = None
+    error_kind: str | None = None  # "size", "pix_fmt", "colour", "decode"
+    capped: bool = False
+    sampled: SampledFrames = field(default_factory=SampledFrames, compare=False)
+
+
+def yuv_planes(frame: av.VideoFrame) -> Planes:
+    """Y, U, V of a frame as uint8 arrays (4:2:0 8-bit; other formats are converted)."""
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        frame = frame.reformat(format="yuv420p")
+    out = []
+    for plane in frame.planes[:3]:
+        buf = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+        out.append(buf[:, : plane.width].copy())
+    return out[0], out[1], out[2]
+
+
+def _normal_range(value: int) -> int:
+    return 1 if value == 0 else value  # unspecified is read as limited ("tv") by every stage
+
+
+def _frame_problem(frame: av.VideoFrame, n: int, rules: FrameRules) -> tuple[str, str] | None:
+    if rules.size is not None and (frame.width, frame.height) != rules.size:
+        return "size", f"frame {n} is {frame.width}x{frame.height}, the stream is {rules.size[0]}x{rules.size[1]}"
+    fmt = frame.format.name
+    if rules.pix_fmt is not None and fmt != rules.pix_fmt:
+        return "pix_fmt", f"frame {n} is {fmt}, the stream is {rules.pix_fmt}"
+    if rules.color_range is not None and _normal_range(frame.color_range) != _normal_range(rules.color_range):
+        return "colour", f"frame {n} has colour range {frame.color_range}, the stream {rules.color_range}"
+    if (
+        rules.colorspace is not None
+        and frame.colorspace != rules.colorspace
+        and UNSPECIFIED_COLORSPACE not in (frame.colorspace, rules.colorspace)
+    ):
+        return "colour", f"frame {n} has colour matrix {frame.colorspace}, the stream {rules.colorspace}"
+    return None
+
+
+def decode_pass(
+    path: str | Path,
+    *,
+    keep_yuv: Collection[int] = (),
+    keep_rgb: Collection[int] = (),
+    max_frames: int | None = None,
+    max_packets: int | None = None,
+    stop_when_kept: bool = False,
+    rules: FrameRules = FrameRules(),
+    rgb_colorspace: int | None = None,
+    budget: Budget | None = None,
+) -> DecodeResult:
+    """Decode the first video stream once (see the module doc); never raises on bad data (`error`)."""
+    yuv_set, rgb_set = set(keep_yuv), set(keep_rgb)
+    last_kept = max(yuv_set | rgb_set, default=-1)
+    sampled = SampledFrames()
+    n = packets = 0
+
+    def result(error: str | None = None, kind: str | None = None, capped: bool = False) -> DecodeResult:
+        return DecodeResult(n, packets, error, kind, capped, sampled)
+
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        return result(f"{path}: cannot open ({exc})", "decode")
+    try:
+        if not container.streams.video:
+            return result(f"{path}: no video stream", "decode")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for packet in container.demux(stream):
+            if budget is not None:
+                budget.check("decoding")
+            if packet.size:
+                packets += 1
+                if max_packets is not None and packets > max_packets:
+                    return result(capped=True)
+            for frame in packet.decode():
+                if frame.is_corrupt:
+                    return result(f"{path}: corrupt frame at pts {frame.pts}", "decode")
+                problem = _frame_problem(frame, n, rules)
+                if problem is not None:
+                    return result(problem[1], problem[0])
+                if n in yuv_set:
+                    sampled.yuv[n] = yuv_planes(frame)
+                if n in rgb_set:
+                    if rgb_colorspace is not None and frame.colorspace == UNSPECIFIED_COLORSPACE:
+                        frame.colorspace = rgb_colorspace
+                    sampled.rgb[n] = frame.to_ndarray(format="rgb24")
+                n += 1
+                if max_frames is not None and n >= max_frames:
+                    return result(capped=True)
+                if stop_when_kept and n > last_kept:
+                    return result()
+    except av.FFmpegError as exc:
+        return result(f"{path}: decode failed ({exc})", "decode")
+    finally:
+        container.close()
+    return result()
