@@ -3,17 +3,14 @@
 Every write is one `BEGIN IMMEDIATE` transaction (see `engine.py`), so concurrent writers
 serialise instead of losing updates, and a crash leaves either all of a write or none of it.
 
-Test-only hook: when the environment variable `VIDAIO_DB_TEST_PAUSE_FILE` names a path,
-`record_result` writes that file after inserting the history row and then sleeps inside the
-open transaction (up to `_TEST_PAUSE_MAX_S`) so a test can SIGKILL the process mid-write.
-Never set it outside tests.
+Test seam: `Repository.after_history_row` (None in production) is called inside `record_result`'s
+open transaction right after the history row is inserted, so a test can stall there and SIGKILL
+the process mid-write (tests/vidaio/db/db_worker.py).
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,14 +27,14 @@ from vidaio.db.migrate import upgrade_to_head
 from vidaio.db.models import MinerMetadata, MinerRoundHistory, Round, WeightSet, utcnow
 from vidaio.db.types import PruneReport, RecordOutcome, RoundResult, RoundStatus, WeightSetRecord
 
-TEST_PAUSE_ENV = "VIDAIO_DB_TEST_PAUSE_FILE"
-_TEST_PAUSE_MAX_S = 300.0
-
 H = MinerRoundHistory
 
 
 class Repository:
     """Reads and writes of the validator database (one instance per process)."""
+
+    after_history_row: Callable[[], None] | None = None
+    """Test seam: called inside `record_result`'s transaction after the history row is inserted."""
 
     def __init__(self, engine: Engine, scoring: ScoringConfig, db: DbConfig) -> None:
         self._engine = engine
@@ -105,7 +102,8 @@ class Repository:
             row = _history_row(result, switched_from)
             s.add(row)
             s.flush()
-            _pause_for_test()
+            if self.after_history_row is not None:
+                self.after_history_row()
             row.applied_multiplier = standing.multipliers.total
             row.adjusted_score = standing.adjusted_score
             row.accumulate_score = standing.accumulate_score
@@ -385,13 +383,3 @@ def _duplicate_outcome(s: Session, row: MinerRoundHistory) -> RecordOutcome:
         total_rounds_completed=meta.total_rounds_completed if meta else 0,
     )
 
-
-def _pause_for_test() -> None:
-    marker = os.environ.get(TEST_PAUSE_ENV)
-    if not marker:
-        return
-    Path(marker).write_text(str(os.getpid()))
-    deadline = time.monotonic() + _TEST_PAUSE_MAX_S
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-    raise RuntimeError(f"{TEST_PAUSE_ENV} pause was never interrupted")

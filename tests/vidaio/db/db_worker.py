@@ -1,7 +1,8 @@
 """Subprocess worker for the multi-process database tests (not a test module).
 
     python db_worker.py write DB PREFIX N [PAUSE_AT]   record N results (uids 0..3); with
-        PAUSE_AT, set the test pause hook before result number PAUSE_AT (0-based) and hang there.
+        PAUSE_AT, result number PAUSE_AT (0-based) stalls inside its transaction (the repository's
+        `after_history_row` seam writes DB.paused, then hangs until the test kills the process).
     python db_worker.py read DB STOP_FILE              query standings + leaderboard until STOP_FILE exists.
 
 Prints one JSON line with what it did; exits non-zero on any error.
@@ -9,6 +10,7 @@ Prints one JSON line with what it did; exits non-zero on any error.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -21,7 +23,7 @@ from loguru import logger
 from scoring.config import ScoringConfig
 from vidaio.db import queries
 from vidaio.db.config import DbConfig
-from vidaio.db.repository import TEST_PAUSE_ENV, Repository
+from vidaio.db.repository import Repository
 from vidaio.db.types import RoundResult
 
 UIDS = (0, 1, 2, 3)
@@ -40,13 +42,20 @@ def result(prefix: str, i: int) -> RoundResult:
     )  # fmt: skip
 
 
+def _hang(marker: Path) -> None:
+    """Say we are inside the transaction, then wait for the SIGKILL (bounded, so no orphan lingers)."""
+    marker.write_text(str(os.getpid()))
+    time.sleep(300)
+    raise RuntimeError("the test never killed the paused writer")
+
+
 def write(db: Path, prefix: str, n: int, pause_at: int | None) -> dict[str, object]:
     repo = Repository.open(DbConfig(path=db), ScoringConfig(), migrate=False)
     recorded = 0
     started = time.monotonic()
     for i in range(n):
         if pause_at is not None and i == pause_at:
-            os.environ[TEST_PAUSE_ENV] = str(db.with_suffix(".paused"))
+            repo.after_history_row = functools.partial(_hang, db.with_suffix(".paused"))
         if repo.record_result(result(prefix, i)).recorded:
             recorded += 1
     repo.close()
