@@ -16,6 +16,7 @@ from scoring.metrics.config import MetricsConfig
 from services.compression.settings import CompressionSettings
 from services.upscaling.settings import UpscaleSettings
 from vidaio.chain.config import ChainConfig, WalletConfig
+from vidaio.executor.config import EXECUTOR_DESCRIPTION, ExecutorName, RaySettings
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, Codec, Profile, TaskType, UpscalingType
@@ -73,6 +74,7 @@ class MinerSettings(BaseModel):
     work_dir: Path = Field(
         Path(".miner/work"), description="Directory of per-task temporary files (emptied after every task)."
     )
+    executor: ExecutorName = Field("local", description=EXECUTOR_DESCRIPTION)
     cpu_workers: int = Field(1, ge=1, le=64, description="CPU engine jobs (lanczos, compression) run at the same time.")
     gpu_workers: int = Field(1, ge=1, le=16, description="GPU engine jobs (upscaling model) run at the same time.")
     cleanup_interval_s: float | None = Field(
@@ -147,6 +149,7 @@ class MinerConfig(VidaioSettings):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="ffmpeg binary and metric settings.")
     miner: MinerSettings = Field(default_factory=MinerSettings, description="What is mined and how.")
+    ray: RaySettings = Field(default_factory=RaySettings, description="Ray cluster (used when miner.executor=ray).")
     prometheus: PrometheusConfig = Field(
         default_factory=PrometheusConfig, description="Prometheus /metrics endpoint (default port 9102)."
     )

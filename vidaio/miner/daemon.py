@@ -27,10 +27,10 @@ from loguru import logger
 from vidaio.chain.factory import make_chain
 from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
+from vidaio.executor.base import MinerExecutor
+from vidaio.executor.factory import ExecutorStartupError, build_miner_executor
 from vidaio.miner.config import MinerConfig, load_miner_config
 from vidaio.miner.handler import MinerHandler, purge_stale_task_dirs
-from vidaio.miner.worker import WorkerPool
-from vidaio.protocol import TaskType
 from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
@@ -80,7 +80,7 @@ class MinerRuntime:
     hotkey: str
     chain: ChainPort
     storage: S3Store
-    pool: WorkerPool
+    pool: MinerExecutor  # the executor of engine jobs (local worker pool or Ray)
     handler: MinerHandler
     app: FastAPI
     _cleanup_stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -139,25 +139,18 @@ async def build_miner(cfg: MinerConfig) -> MinerRuntime:
             await storage.ensure_bucket()
         except StorageError as exc:
             raise MinerStartupError(f"storage is not usable: {exc}") from None
-        upscaler = None
-        if s.task_type is TaskType.UPSCALING:
-            from services.upscaling import build_engine
-
-            settings = s.upscale_settings(cfg.metrics.ffmpeg_path)
-            try:
-                upscaler = await asyncio.to_thread(build_engine, settings)
-            except Exception as exc:
-                raise MinerStartupError(f"upscaling engine {settings.engine!r} cannot start: {exc}") from None
+        try:
+            pool = await build_miner_executor(cfg, storage)
+        except ExecutorStartupError as exc:
+            raise MinerStartupError(str(exc)) from None
         work_dir = Path(s.work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
         stale = purge_stale_task_dirs(work_dir)
         if stale:
             logger.warning("removed {} task directories left in {} by a previous run", stale, work_dir)
-        pool = WorkerPool(s.cpu_workers, s.gpu_workers)
         handler = MinerHandler(
-            settings=s, hotkey=hotkey, storage=storage, pool=pool, fetch_cfg=cfg.fetch, upscaler=upscaler,
-            software_version=software_version(),
-        )  # fmt: skip
+            settings=s, hotkey=hotkey, storage=storage, executor=pool, software_version=software_version()
+        )
         app = build_miner_app(handler, hotkey_ss58=hotkey, chain=chain, cfg=cfg.server)
     except BaseException:
         with contextlib.suppress(Exception):

@@ -2,44 +2,45 @@
 
 One task, in order: refusal check (task family, type, codec, content length) -> work deadline
 (task deadline from the validator's signing time, minus the upload margin) -> safe fetch of the
-input under a byte cap derived from the task -> engine job in the worker pool -> upload under
-`{hotkey}/{round_id}/{task_id}.mp4` -> presigned GET URL. The task's temporary directory is
-removed on every path (an abandoned job's directory goes as soon as its thread lets go), and
-one log line per task says who asked for what, the sizes, the seconds and the result.
+input under a byte cap derived from the task -> engine job -> upload under
+`{hotkey}/{round_id}/{task_id}.mp4` -> presigned GET URL. Everything after the deadline check is
+one `MinerJob` run by the configured executor (`vidaio.executor.base.MinerExecutor`: the local
+worker pool, or a Ray node that runs the whole job). The task's temporary directory is removed on
+every path (an abandoned job's directory goes as soon as its thread lets go), and one log line
+per task says who asked for what, the sizes, the seconds and the result.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from scoring.media.ffmpeg import FfmpegError
 from services.compression import CompressionError
-from services.upscaling import UpscaleError, UpscalingEngine
-from vidaio.fetch import FetchConfig, FetchError, fetch
+from services.upscaling import UpscaleError
+from vidaio.fetch import FetchError
 from vidaio.miner import policy
 from vidaio.miner.config import MinerSettings
-from vidaio.miner.jobs import InputRejected, JobOutput, run_compression, run_upscaling
-from vidaio.miner.worker import Job, JobAbandoned, Lane, WorkerPool
+from vidaio.miner.execute import LOCAL_NODE, JobStats, MinerJob, TaskFailed, remove_tree
+from vidaio.miner.execute import TASK_DIR_PREFIX as TASK_DIR_PREFIX
+from vidaio.miner.jobs import InputRejected
+from vidaio.miner.worker import JobAbandoned, Lane
 from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, UpscalingTask
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store, object_key
 from vidaio.transport.handler import CallerInfo
 
-TASK_DIR_PREFIX = "task-"
+if TYPE_CHECKING:
+    from vidaio.executor.base import MinerExecutor
+
 MAX_ERROR_CHARS = 600
-
-
-class TaskFailed(Exception):
-    """A task cannot be completed; the message is what the validator reads."""
+__all__ = ["MinerHandler", "TaskFailed", "describe_failure", "purge_stale_task_dirs", "remove_tree"]
 
 
 @dataclass
@@ -77,11 +78,6 @@ def describe_failure(exc: BaseException) -> str:
     return "internal error in the miner"
 
 
-def remove_tree(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 class MinerHandler:
     """TaskHandler of `vidaio.transport.server.build_miner_app` for one configured miner."""
 
@@ -91,18 +87,14 @@ class MinerHandler:
         settings: MinerSettings,
         hotkey: str,
         storage: S3Store,
-        pool: WorkerPool,
-        fetch_cfg: FetchConfig,
-        upscaler: UpscalingEngine | None = None,
+        executor: MinerExecutor,
         software_version: str = "0.0.0",
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.hotkey = hotkey
         self.storage = storage
-        self.pool = pool
-        self.fetch_cfg = fetch_cfg
-        self.upscaler = upscaler
+        self.executor = executor
         self.software_version = software_version
         self.work_dir = Path(settings.work_dir)
         self._wall = wall_clock
@@ -115,40 +107,21 @@ class MinerHandler:
     async def handle_upscaling(self, task: UpscalingTask, caller: CallerInfo) -> TaskResult | TaskError:
         s = self.settings
         refusal = policy.upscaling_refusal(task, s)
-        if refusal is None and self.upscaler is None:
-            refusal = "no upscaling engine is loaded"
         geo = policy.upscaling_input_geometry(task, s)
-        upscaler = self.upscaler
         lane: Lane = "gpu" if s.upscaling.engine == "model" else "cpu"  # type: ignore[attr-defined]
-
-        def job(src: Path, dst: Path, deadline: float, _scratch: Path) -> JobOutput:
-            assert upscaler is not None
-            return run_upscaling(
-                upscaler, src, dst, scale=task.scale, max_size=(geo.in_w, geo.in_h),
-                max_duration_s=policy.max_input_duration_s(task.content_length, s), deadline=deadline,
-            )  # fmt: skip
-
         label = f"upscaling {task.task_type.value} x{task.scale} {task.content_length}s"
         return await self._process(
-            task, caller, label=label, refusal=refusal, byte_cap=policy.upscaling_byte_cap(task, s), lane=lane, job=job
-        )
+            task, caller, label=label, refusal=refusal, byte_cap=policy.upscaling_byte_cap(task, s), lane=lane,
+            max_duration_s=policy.max_input_duration_s(task.content_length, s), max_size=(geo.in_w, geo.in_h),
+        )  # fmt: skip
 
     async def handle_compression(self, task: CompressionTask, caller: CallerInfo) -> TaskResult | TaskError:
         s = self.settings
         refusal = policy.compression_refusal(task, s)
-
-        def job(src: Path, dst: Path, deadline: float, scratch: Path) -> JobOutput:
-            return run_compression(
-                s.compression_engine, s.compression, src, dst, codec=task.codec.value,
-                vmaf_threshold=task.vmaf_threshold,
-                max_duration_s=policy.max_input_duration_s(s.max_content_length, s),
-                deadline=deadline, scratch_dir=scratch,
-            )  # fmt: skip
-
         label = f"compression {task.codec.value} vmaf>={task.vmaf_threshold:g}"
         return await self._process(
             task, caller, label=label, refusal=refusal, byte_cap=policy.compression_byte_cap(task, s), lane="cpu",
-            job=job,
+            max_duration_s=policy.max_input_duration_s(s.max_content_length, s),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ one task
@@ -161,12 +134,12 @@ class MinerHandler:
         refusal: str | None,
         byte_cap: int,
         lane: Lane,
-        job: Callable[[Path, Path, float, Path], JobOutput],
+        max_duration_s: float,
+        max_size: tuple[int, int] | None = None,
     ) -> TaskResult | TaskError:
         started = time.monotonic()
         rec = _Record()
-        task_dir: Path | None = None
-        running: Job[JobOutput] | None = None
+        stats = JobStats()
         try:
             if refusal is not None:
                 rec.result = f"refused: {refusal}"
@@ -182,29 +155,20 @@ class MinerHandler:
                     f"deadline: {task.deadline_s:g}s leaves no time for the work after the "
                     f"{self.settings.deadline_margin_s:g}s upload margin"
                 )
-            deadline = started + budget
             try:
                 key = object_key(self.hotkey, task.round_id, task.task_id)
             except ValueError as exc:
                 raise TaskFailed(f"ids not usable as a storage key: {exc}") from None
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            task_dir = Path(tempfile.mkdtemp(prefix=f"{TASK_DIR_PREFIX}{task.task_id}.", dir=self.work_dir))
-            src, dst, scratch = task_dir / "input.mp4", task_dir / "output.mp4", task_dir / "scratch"
-            scratch.mkdir()
-            try:
-                async with asyncio.timeout(budget):
-                    fetched = await fetch(task.input_url, src, max_bytes=byte_cap, cfg=self.fetch_cfg)
-            except TimeoutError:
-                raise TaskFailed("deadline: passed while fetching the input") from None
-            rec.input_bytes = fetched.size
-            running = self.pool.submit(lane, functools.partial(job, src, dst, deadline, scratch), label=task.task_id)
-            out = await self.pool.wait(running)
-            rec.output_bytes = out.size_bytes
-            await self.storage.upload(dst, key)
-            url = await self.storage.presign_get(key)
+            job = MinerJob(
+                task=task, key=key, byte_cap=byte_cap, deadline_wall_s=time.time() + budget, lane=lane,
+                max_duration_s=max_duration_s, max_size=max_size,
+            )  # fmt: skip
+            out = await self.executor.run(job, stats)
+            rec.input_bytes, rec.output_bytes = out.input_bytes, out.output_bytes
             elapsed = time.monotonic() - started
-            rec.result = f"ok ({out.engine}: {out.detail})"
-            return TaskResult(task_id=task.task_id, output_url=url.url, processing_time_s=round(elapsed, 3))
+            where = "" if out.node == LOCAL_NODE else f" on node {out.node} (attempt {out.attempts})"
+            rec.result = f"ok ({out.engine}: {out.detail}){where}"
+            return TaskResult(task_id=task.task_id, output_url=out.url, processing_time_s=round(elapsed, 3))
         except asyncio.CancelledError:
             rec.result = "cancelled (deadline passed or the miner is stopping)"
             raise
@@ -215,10 +179,8 @@ class MinerHandler:
             rec.result = f"error: {reason}"
             return TaskError(task_id=task.task_id, error=reason)
         finally:
-            if running is not None and not running.done():
-                running.on_done(functools.partial(remove_tree, task_dir))
-            else:
-                remove_tree(task_dir)
+            rec.input_bytes = rec.input_bytes if rec.input_bytes is not None else stats.input_bytes
+            rec.output_bytes = rec.output_bytes if rec.output_bytes is not None else stats.output_bytes
             logger.info(
                 "task {} [{}] from uid {} {}: input {} B, output {} B, {:.2f}s: {}",
                 task.task_id, label, caller.uid, caller.hotkey,
