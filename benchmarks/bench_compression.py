@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.media import DEFAULT_MEDIA
 from scoring.compression import compression_score
 from scoring.config import ScoringConfig
 from scoring.media.ffmpeg import run_ffmpeg
@@ -185,7 +186,7 @@ def simulate_search(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--media", type=Path, default=Path("/work/shared/media"))
+    ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (default ../shared/media)")
     ap.add_argument("--clips", nargs="*", default=None, help="clip stems (default: every .mp4)")
     ap.add_argument("--codecs", nargs="*", default=["av1", "hevc"])
     ap.add_argument("--thresholds", nargs="*", type=float, default=[85.0, 89.0, 93.0])

@@ -31,6 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.media import DEFAULT_MEDIA
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.probe import probe
 from scoring.metrics.vmaf import vmaf_full
@@ -182,7 +183,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--media", type=Path, default=Path("/work/shared/media"))
+    ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (default ../shared/media)")
     ap.add_argument("--clips", nargs="*", default=None, help="clip stems (default: every .mp4)")
     ap.add_argument("--scales", nargs="*", type=int, default=[2, 4])
     ap.add_argument("--frames", type=int, default=12, help="frames per quality clip")

@@ -28,6 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.media import DEFAULT_MEDIA
 from scoring.compression import compression_rate, compression_score
 from scoring.config import ScoringConfig
 from scoring.media.ffmpeg import run_ffmpeg
@@ -38,7 +39,7 @@ from scoring.validation import expected_for_compression, validate_output
 
 OUT = Path("benchmarks/out")
 CACHE = OUT / "cache" / "vmaf"
-DEFAULT_SOURCE = Path("/work/shared/media/real-720p-a.mp4")
+DEFAULT_SOURCE = DEFAULT_MEDIA / "real-720p-a.mp4"
 console = Console(width=140)
 
 

@@ -10,7 +10,7 @@ runs the benchmarks' own defaults. Results go to `benchmarks/out/run_all/<name>.
 never overwrites a full run's `benchmarks/out/<name>.json`), logs beside them, and what each run did in
 `summary.json` there: `--only NAME` re-runs one benchmark and the report still shows the others' last
 results. `--reuse` rebuilds the report from those files without running anything. A benchmark that needs real footage
-(`/work/shared/media`) gets small synthetic clips when the footage is absent; the report says which.
+(`--media`, default `../shared/media` next to the repo) gets small synthetic clips when the footage is absent; the report says which.
 
 Every figure in the report is what the benchmark itself reports: medians over its runs
 (`--runs`/`--rounds`/`--speed-runs`), or means over its clips where it says so, and a ratio against
@@ -36,11 +36,13 @@ from typing import Any
 
 from rich.console import Console
 
+from benchmarks.media import DEFAULT_MEDIA, shown
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 OUT = BENCH_DIR / "out" / "run_all"
 REPORT = BENCH_DIR / "REPORT.md"
-MEDIA = Path("/work/shared/media")
+MEDIA = DEFAULT_MEDIA
 console = Console(stderr=True)
 
 QUICK_ARGS: dict[str, list[str]] = {
@@ -94,7 +96,7 @@ def machine_info() -> dict[str, Any]:
 def media_for_quick(media: Path) -> dict[str, str]:
     """The footage the quick runs use: the shared clips, else small synthetic ones made here once."""
     if all((media / f"{stem}.mp4").is_file() for stem in MEDIA_CLIPS.values()):
-        return {"media": str(media), **MEDIA_CLIPS}
+        return {"media": shown(media), **MEDIA_CLIPS}
     from scoring.media.ffmpeg import run_ffmpeg
 
     synth = OUT / "media"
@@ -105,7 +107,7 @@ def media_for_quick(media: Path) -> dict[str, str]:
             run_ffmpeg(["-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=6",
                         "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
     return {
-        "media": str(synth),
+        "media": shown(synth),
         "clip": "synthetic-240p",
         "clip_b": "synthetic-240p",
         "speed_clip": "synthetic-720p",
@@ -358,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     media = (
         media_for_quick(args.media)
         if not args.full
-        else {"media": str(args.media), "clip": "all", "speed_clip": "default"}
+        else {"media": shown(args.media), "clip": "all", "speed_clip": "default"}
     )
     load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     runs: list[BenchRun] = []
