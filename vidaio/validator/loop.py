@@ -7,23 +7,21 @@ task id), delete the inputs, `finish_round`. Between rounds: weights when due, a
 then. A round abandoned on shutdown is closed as "interrupted"; one killed outright is closed as
 interrupted at the next start (`close_interrupted_rounds`), its recorded results kept.
 
-Test-only hook: when `VIDAIO_VALIDATOR_TEST_PAUSE_FILE` names a path, the validator writes that
-file once the first result of a round is recorded and then stalls every later result before it
-is recorded, so a test can SIGKILL it mid-scoring. Never set it outside tests.
+Test seam: `RoundRunner.before_record` (None in production) is awaited after an answer is judged
+and before its result is recorded, so a test can stall the validator mid-scoring and SIGKILL it
+(tests/vidaio/validator/paused_validator.py installs one, then runs the real daemon).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from loguru import logger
@@ -40,7 +38,6 @@ from vidaio.validator.tasks import TaskBuilder, TaskClip, compression_task, make
 from vidaio.validator.weights import WeightSetter
 
 T = TypeVar("T")
-TEST_PAUSE_ENV = "VIDAIO_VALIDATOR_TEST_PAUSE_FILE"
 TIMING_KEYS = ("prepare_s", "dispatch_s", "download_wait_s", "download_s", "validate_s", "metrics_s", "db_s")
 
 
@@ -91,6 +88,9 @@ class RoundStats:
 
 class RoundRunner:
     """Runs one round end to end (see the module docstring)."""
+
+    before_record: Callable[[RoundStats], Awaitable[None]] | None = None
+    """Test seam: awaited before each result is recorded (set on an instance, or on the class as a staticmethod)."""
 
     def __init__(
         self,
@@ -207,7 +207,8 @@ class RoundRunner:
             answer = await dispatch(self.client, a, grace_s=self.s.dispatch_grace_s)
             stats.mark("last_answer_s")
             judged = await self.judge.judge(answer, ledger, round_id)
-            await _test_pause(stats)
+            if self.before_record is not None:
+                await self.before_record(stats)
             t0 = time.monotonic()
             outcome = await self._in_db(self.repo.record_result, judged.result)
             db_s = time.monotonic() - t0
@@ -235,14 +236,6 @@ class RoundRunner:
             except Exception as exc:
                 logger.warning("round {}: cleaning up clip {} failed: {}", round_id, clip.group_id, exc)
         await asyncio.to_thread(shutil.rmtree, self.work_dir / round_id, True)
-
-
-async def _test_pause(stats: RoundStats) -> None:
-    marker = os.environ.get(TEST_PAUSE_ENV)
-    if not marker or stats.recorded < 1:
-        return
-    Path(marker).write_text(str(os.getpid()))
-    await asyncio.sleep(3600)
 
 
 class ValidatorLoop:

@@ -19,11 +19,11 @@ import validator_strategies as st
 from validator_support import MinerSpec, Subnet, compression_caps, env_lines, run_miners
 
 from vidaio.storage.s3 import S3Store
-from vidaio.validator.loop import TEST_PAUSE_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[3]
+PAUSED_VALIDATOR = Path(__file__).with_name("paused_validator.py")
 SPECS = [MinerSpec(f"r_quick_{crf}", compression_caps(), st.quick_compression(crf)) for crf in (24, 30, 36)]
 
 
@@ -59,10 +59,10 @@ def _alive(pid: int) -> bool:
 async def _start(env_file: Path, log: Path, *, pause: Path | None, rounds: int) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDAIO_")}
     env["PYTHONUNBUFFERED"] = "1"
-    if pause is not None:
-        env[TEST_PAUSE_ENV] = str(pause)
+    # with a pause: the same daemon through a test entry script that installs the pause callback
+    entry = ["-m", "neurons.validator"] if pause is None else [str(PAUSED_VALIDATOR), str(pause)]
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "neurons.validator", "--env-file", str(env_file), "--rounds", str(rounds),
+        sys.executable, *entry, "--env-file", str(env_file), "--rounds", str(rounds),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip
 
