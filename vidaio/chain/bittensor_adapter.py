@@ -1,8 +1,12 @@
 """ChainPort over a real subtensor through the bittensor v11 SDK (`bt.Client`).
 
 - metagraph: one `SubnetInfoRuntimeApi.get_metagraph` runtime call (`client.subnets.metagraph`).
-- set_weights: the `SetWeights` intent (registration and rate-limit preflight, max-weight clip,
-  u16 quantisation, plaintext or timelocked commit chosen from chain state).
+- hyperparameters: the subnet's weight limits (MaxWeightsLimit, MinAllowedWeights,
+  WeightsSetRateLimit, WeightsVersionKey, CommitRevealWeightsEnabled) from storage.
+- set_weights: ONE submission of the `SetWeights` intent (registration and rate-limit preflight,
+  max-weight clip, u16 quantisation, plaintext or timelocked commit chosen from chain state). No
+  retry here, not even a reconnect-and-resubmit: the validator's recorded attempts are the only
+  retry layer.
 - serve: the `ServeAxon` intent, skipped when the chain already lists the same address (the
   chain rate-limits re-serving).
 - connection failures drop the client and reconnect with exponential backoff.
@@ -19,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loguru import logger
 
 from vidaio.chain.config import ChainConfig
-from vidaio.chain.port import ChainError, MetagraphSnapshot, NeuronInfo, WeightSetResult
+from vidaio.chain.port import (
+    ChainError,
+    MetagraphSnapshot,
+    NeuronInfo,
+    SubnetHyperparameters,
+    WeightSetResult,
+)
 
 if TYPE_CHECKING:
     import bittensor as bt
@@ -102,9 +112,10 @@ class BittensorChain:
             except Exception as exc:  # closing a broken connection may fail in many ways
                 logger.debug("chain: close after failure raised {}", exc)
 
-    async def _call(self, what: str, fn: Callable[[bt.Client], Awaitable[T]]) -> T:
-        """Run `fn` on a connected client; reconnect with backoff on connection failures."""
-        attempts = self._cfg.reconnect_retries + 1
+    async def _call(self, what: str, fn: Callable[[bt.Client], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run `fn` on a connected client; reconnect with backoff on connection failures (reads only:
+        `retry=False` makes one attempt, for submissions that must not be sent twice)."""
+        attempts = self._cfg.reconnect_retries + 1 if retry else 1
         errors = _connection_errors()
         for attempt in range(attempts):
             try:
@@ -151,41 +162,50 @@ class BittensorChain:
         )
         return uid is not None
 
-    async def set_weights(self, weights: dict[int, float]) -> WeightSetResult:
-        """One submission (with reconnects). Caller-side retries/backoff live in the validator."""
+    async def hyperparameters(self) -> SubnetHyperparameters:
+        from bittensor import storage
+
+        sm, netuid = storage.SubtensorModule, self._cfg.netuid
+
+        async def read(c: bt.Client) -> tuple[Any, ...]:
+            return await asyncio.gather(
+                c.query(sm.MaxWeightsLimit, [netuid]), c.query(sm.MinAllowedWeights, [netuid]),
+                c.query(sm.WeightsSetRateLimit, [netuid]), c.query(sm.WeightsVersionKey, [netuid]),
+                c.query(sm.CommitRevealWeightsEnabled, [netuid]),
+            )  # fmt: skip
+
+        max_w, min_w, rate, version, commit_reveal = await self._call("hyperparameters", read)
+        return SubnetHyperparameters(
+            max_weight_limit=65535 if max_w is None else int(max_w),
+            min_allowed_weights=int(min_w or 0),
+            weights_rate_limit=int(rate or 0),
+            weights_version=int(version or 0),
+            commit_reveal=bool(commit_reveal),
+        )
+
+    async def set_weights(self, weights: dict[int, float], *, version_key: int = 0) -> WeightSetResult:
+        """One submission (no retry, no resubmission after a dropped connection): the validator's
+        recorded attempts are the only retry layer."""
         import bittensor as bt
-        from bittensor.result import BittensorError, ErrorCode
+        from bittensor.result import BittensorError
 
         clean = {int(u): float(w) for u, w in weights.items() if w > 0}
         if not clean:
             return WeightSetResult(success=False, message="all weights are zero; nothing to set")
-        intent = bt.SetWeights(netuid=self._cfg.netuid, weights=clean, version_key=self._cfg.version_key)
-        attempts = self._cfg.weights_retries + 1
-        message = ""
-        for attempt in range(attempts):
-            try:
-                result = await self._call(
-                    "set_weights",
-                    lambda c: c.execute(intent, self._wallet, wait_for_inclusion=True, wait_for_finalization=False),
-                )
-            except bt.ChainError as exc:
-                final = exc.code in (ErrorCode.RATE_LIMITED, ErrorCode.NOT_REGISTERED, ErrorCode.NOT_AUTHORIZED)
-                message = str(exc)
-                if final:
-                    return WeightSetResult(success=False, message=message)
-            except (BittensorError, ChainError) as exc:
-                message = str(exc)
-            else:
-                if result.success:
-                    block = _block_of(result)
-                    logger.info("chain: weights set on {} uids (block {})", len(clean), block)
-                    return WeightSetResult(success=True, message=result.message or "ok", block=block)
-                message = result.message or "extrinsic failed"
-            if attempt < attempts - 1:
-                delay = self._cfg.weights_retry_backoff_s * (2**attempt)
-                logger.warning("chain: set_weights attempt {} failed: {}; retry in {:.1f}s", attempt + 1, message, delay)
-                await self._sleep(delay)
-        return WeightSetResult(success=False, message=message)
+        intent = bt.SetWeights(netuid=self._cfg.netuid, weights=clean, version_key=int(version_key))
+        try:
+            result = await self._call(
+                "set_weights",
+                lambda c: c.execute(intent, self._wallet, wait_for_inclusion=True, wait_for_finalization=False),
+                retry=False,
+            )
+        except (BittensorError, ChainError) as exc:  # bt.ChainError (rate limit, not registered...) included
+            return WeightSetResult(success=False, message=str(exc))
+        if not result.success:
+            return WeightSetResult(success=False, message=result.message or "extrinsic failed")
+        block = _block_of(result)
+        logger.info("chain: weights set on {} uids (block {}, version_key {})", len(clean), block, version_key)
+        return WeightSetResult(success=True, message=result.message or "ok", block=block)
 
     async def serve(self, ip: str, port: int) -> None:
         import bittensor as bt

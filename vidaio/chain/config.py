@@ -32,15 +32,19 @@ class ChainConfig(BaseModel):
     weights_rate_limit_blocks: int = Field(
         0, ge=0, le=100_000, description="Simulated minimum blocks between two weight sets (localnet)."
     )
-    metagraph_refresh_s: float = Field(
-        60.0, ge=0.1, le=3600, description="Seconds between background metagraph refreshes."
+    localnet_max_weight_limit: int = Field(
+        65535, ge=1, le=65535, description="Simulated MaxWeightsLimit (u16; 65535 = none, 32768 = half) (localnet)."
     )
+    localnet_min_allowed_weights: int = Field(
+        0, ge=0, le=65535, description="Simulated MinAllowedWeights (localnet)."
+    )
+    localnet_weights_version: int = Field(0, ge=0, description="Simulated WeightsVersionKey (localnet).")
     call_timeout_s: float = Field(30.0, gt=0, le=600, description="Timeout of one chain call.")
     reconnect_retries: int = Field(3, ge=0, le=20, description="Reconnect attempts after a connection failure.")
     reconnect_backoff_s: float = Field(2.0, ge=0, le=120, description="First reconnect backoff (doubles).")
-    weights_retries: int = Field(3, ge=0, le=20, description="Extra attempts when setting weights fails.")
-    weights_retry_backoff_s: float = Field(5.0, ge=0, le=600, description="First weights retry backoff (doubles).")
-    version_key: int = Field(0, ge=0, description="version_key sent with set_weights (subnet weights version).")
+    version_key: int = Field(
+        0, ge=0, description="version_key sent with set_weights; 0 = the subnet's WeightsVersionKey read from the chain."
+    )
 
 
 class WalletConfig(BaseModel):

@@ -3,7 +3,10 @@
 This is NOT subtensor and NOT Yuma consensus. It stores just enough for the daemons to run
 unchanged against the ChainPort interface: registrations (hotkey, coldkey, stake, validator
 permit), served axon addresses, the weights each validator set, and a block number that advances
-with wall-clock time (`block_time_s`). A miner's incentive is the stake-weighted mean of the
+with wall-clock time (`block_time_s`). It enforces the weight limits of a real subnet (its
+hyperparameters, kept in the `meta` table): weights are u16-quantised as the SDK does it, then
+refused when the largest exceeds `max_weight_limit`, fewer than `min_allowed_weights` are
+non-zero, `version_key` is below `weights_version`, or the rate limit is not over. A miner's incentive is the stake-weighted mean of the
 (normalised) weights the permitted validators gave it, renormalised to sum to 1.
 
 Several processes open the same file: WAL journal, `isolation_level=None`, `BEGIN IMMEDIATE` for
@@ -24,8 +27,15 @@ from typing import TypeVar
 
 from loguru import logger
 
+from scoring.weights import quantize_u16, within_limit
 from vidaio.chain.config import ChainConfig
-from vidaio.chain.port import ChainError, MetagraphSnapshot, NeuronInfo, WeightSetResult
+from vidaio.chain.port import (
+    ChainError,
+    MetagraphSnapshot,
+    NeuronInfo,
+    SubnetHyperparameters,
+    WeightSetResult,
+)
 
 T = TypeVar("T")
 
@@ -68,6 +78,9 @@ class LocalnetChain:
         block_time_s: float = 1.0,
         tempo: int = 360,
         weights_rate_limit_blocks: int = 0,
+        max_weight_limit: int = 65535,
+        min_allowed_weights: int = 0,
+        weights_version: int = 0,
         busy_timeout_ms: int = 15000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -77,7 +90,6 @@ class LocalnetChain:
         self._hotkey = hotkey
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
-        self._rate_limit = weights_rate_limit_blocks
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._tx() as con:
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
@@ -87,6 +99,10 @@ class LocalnetChain:
                 "block_time_s": repr(float(block_time_s)),
                 "tempo": str(int(tempo)),
                 "netuid": str(int(netuid)),
+                "max_weight_limit": str(int(max_weight_limit)),
+                "min_allowed_weights": str(int(min_allowed_weights)),
+                "weights_rate_limit": str(int(weights_rate_limit_blocks)),
+                "weights_version": str(int(weights_version)),
             }
             for key, value in defaults.items():
                 con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
@@ -106,6 +122,9 @@ class LocalnetChain:
             block_time_s=cfg.block_time_s,
             tempo=cfg.localnet_tempo,
             weights_rate_limit_blocks=cfg.weights_rate_limit_blocks,
+            max_weight_limit=cfg.localnet_max_weight_limit,
+            min_allowed_weights=cfg.localnet_min_allowed_weights,
+            weights_version=cfg.localnet_weights_version,
         )
 
     # ---------------------------------------------------------------- sqlite plumbing
@@ -187,8 +206,42 @@ class LocalnetChain:
         )
         return MetagraphSnapshot(netuid=self._netuid, block=self.block(), neurons=neurons)
 
-    def set_weights_sync(self, hotkey: str, weights: dict[int, float]) -> WeightSetResult:
+    def hyperparameters_sync(self) -> SubnetHyperparameters:
+        with self._tx(write=False) as con:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        return SubnetHyperparameters(
+            max_weight_limit=int(meta.get("max_weight_limit", 65535)),
+            min_allowed_weights=int(meta.get("min_allowed_weights", 0)),
+            weights_rate_limit=int(meta.get("weights_rate_limit", 0)),
+            weights_version=int(meta.get("weights_version", 0)),
+            commit_reveal=False,
+        )
+
+    def set_hyperparameters(
+        self,
+        *,
+        max_weight_limit: int | None = None,
+        min_allowed_weights: int | None = None,
+        weights_rate_limit: int | None = None,
+        weights_version: int | None = None,
+    ) -> SubnetHyperparameters:
+        """Admin: change the subnet's weight limits (what a subnet owner does with sudo)."""
+        new = self.hyperparameters_sync().model_copy(
+            update={k: int(v) for k, v in {
+                "max_weight_limit": max_weight_limit, "min_allowed_weights": min_allowed_weights,
+                "weights_rate_limit": weights_rate_limit, "weights_version": weights_version,
+            }.items() if v is not None}  # fmt: skip
+        )
+        SubnetHyperparameters.model_validate(new.model_dump())
+        with self._tx() as con:
+            for key in ("max_weight_limit", "min_allowed_weights", "weights_rate_limit", "weights_version"):
+                con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(getattr(new, key))))
+        logger.info("localnet: hyperparameters now {}", new.describe())
+        return new
+
+    def set_weights_sync(self, hotkey: str, weights: dict[int, float], version_key: int = 0) -> WeightSetResult:
         block = self.block()
+        hp = self.hyperparameters_sync()
         with self._tx() as con:
             row = con.execute(
                 "SELECT uid, validator_permit FROM neurons WHERE hotkey = ?", (hotkey,)
@@ -205,14 +258,37 @@ class LocalnetChain:
             last = con.execute(
                 "SELECT MAX(block) FROM weight_sets WHERE validator_uid = ?", (uid,)
             ).fetchone()[0]
-            if self._rate_limit and last is not None and block - last < self._rate_limit:
+            rate = hp.weights_rate_limit
+            if rate and last is not None and block - last < rate:
                 return WeightSetResult(
                     success=False,
-                    message=f"rate limited: last set at block {last}, limit {self._rate_limit} blocks",
+                    message=f"rate limited: last set at block {last}, limit {rate} blocks",
                     block=block,
                 )
-            total = sum(weights.values())
-            norm = {int(d): float(w) / total for d, w in weights.items() if w > 0}
+            if version_key < hp.weights_version:
+                return WeightSetResult(
+                    success=False,
+                    message=f"IncorrectWeightVersionKey: version_key {version_key} < weights_version {hp.weights_version}",
+                    block=block,
+                )
+            quantized = quantize_u16(weights)  # what the SDK submits
+            self_weight = list(quantized) == [uid]
+            if not self_weight and hp.max_weight_limit < 65535 and not within_limit(quantized, hp.max_weight):
+                top = max(quantized.values()) / sum(quantized.values())
+                return WeightSetResult(
+                    success=False,
+                    message=f"MaxWeightExceeded: largest weight {top:.4f} > max_weight_limit {hp.max_weight:.4f}",
+                    block=block,
+                )
+            if not self_weight and len(quantized) < hp.min_allowed_weights:
+                return WeightSetResult(
+                    success=False,
+                    message=f"WeightVecLengthIsLow: {len(quantized)} non-zero weights < min_allowed_weights "
+                    f"{hp.min_allowed_weights}",
+                    block=block,
+                )
+            total = sum(quantized.values())
+            norm = {int(d): v / total for d, v in quantized.items()}
             con.execute("DELETE FROM weights WHERE validator_uid = ?", (uid,))
             con.executemany(
                 "INSERT INTO weights(validator_uid, dest_uid, weight) VALUES (?, ?, ?)",
@@ -252,8 +328,11 @@ class LocalnetChain:
     async def metagraph(self) -> MetagraphSnapshot:
         return await self._run(self.snapshot)
 
-    async def set_weights(self, weights: dict[int, float]) -> WeightSetResult:
-        return await self._run(lambda: self.set_weights_sync(self._hotkey, weights))
+    async def hyperparameters(self) -> SubnetHyperparameters:
+        return await self._run(self.hyperparameters_sync)
+
+    async def set_weights(self, weights: dict[int, float], *, version_key: int = 0) -> WeightSetResult:
+        return await self._run(lambda: self.set_weights_sync(self._hotkey, weights, version_key))
 
     async def serve(self, ip: str, port: int) -> None:
         await self._run(lambda: self.serve_sync(self._hotkey, ip, port))

@@ -74,6 +74,35 @@ class WeightSetResult(BaseModel):
     block: int | None = None
 
 
+U16_MAX = 65535
+
+
+class SubnetHyperparameters(BaseModel):
+    """The subnet's limits on weight setting, read from the chain at start and every weight cycle."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_weight_limit: int = Field(
+        U16_MAX, ge=0, le=U16_MAX, description="MaxWeightsLimit (u16): the largest share one uid may hold x 65535."
+    )
+    min_allowed_weights: int = Field(0, ge=0, description="MinAllowedWeights: fewest non-zero weights accepted.")
+    weights_rate_limit: int = Field(0, ge=0, description="WeightsSetRateLimit: blocks between two weight sets.")
+    weights_version: int = Field(0, ge=0, description="WeightsVersionKey: the lowest version_key accepted.")
+    commit_reveal: bool = Field(False, description="CommitRevealWeightsEnabled: weights are committed, then revealed.")
+
+    @property
+    def max_weight(self) -> float:
+        """max_weight_limit as a fraction of the total (1.0 = no limit)."""
+        return max(1, self.max_weight_limit) / U16_MAX
+
+    def describe(self) -> str:
+        return (
+            f"max_weight_limit {self.max_weight_limit} ({self.max_weight:.4f}), min_allowed_weights "
+            f"{self.min_allowed_weights}, weights_rate_limit {self.weights_rate_limit} blocks, weights_version "
+            f"{self.weights_version}, commit_reveal {'on' if self.commit_reveal else 'off'}"
+        )
+
+
 class ChainError(RuntimeError):
     """A chain operation failed (connection, not registered, rejected extrinsic...)."""
 
@@ -99,8 +128,13 @@ class ChainPort(Protocol):
 
     async def metagraph(self) -> MetagraphSnapshot: ...
 
-    async def set_weights(self, weights: dict[int, float]) -> WeightSetResult:
-        """Set this hotkey's weights {uid: weight>=0}; normalisation is the adapter's job."""
+    async def hyperparameters(self) -> SubnetHyperparameters:
+        """The subnet's weight-setting limits as the chain holds them now."""
+        ...
+
+    async def set_weights(self, weights: dict[int, float], *, version_key: int = 0) -> WeightSetResult:
+        """ONE submission of this hotkey's weights {uid: weight>=0} (normalisation and u16 quantisation
+        are the adapter's job, exactly as the SDK does them). Retries belong to the caller."""
         ...
 
     async def serve(self, ip: str, port: int) -> None:

@@ -123,7 +123,6 @@ def common_settings(
         "chain.netuid": NETUID,
         "chain.block_time_s": cfg.block_time_s,
         "chain.localnet_tempo": cfg.tempo,
-        "chain.metagraph_refresh_s": METAGRAPH_REFRESH_S,
         "storage.endpoint_url": s3.endpoint_url,
         "storage.region": s3.region,
         "storage.bucket": bucket_name(spec),

@@ -71,16 +71,16 @@ def chain_for(wallet: Any, fake: FakeSubstrate, **cfg: Any) -> BittensorChain:
     async def no_sleep(_: float) -> None:
         return None
 
-    config = ChainConfig(netuid=7, network="local", weights_retry_backoff_s=0, reconnect_backoff_s=0, **cfg)
+    config = ChainConfig(netuid=7, network="local", reconnect_backoff_s=0, **cfg)
     return BittensorChain(config, wallet, substrate=fake, sleep=no_sleep)
 
 
 async def test_set_weights_submits_exact_extrinsic(wallets: dict[str, Any]) -> None:
     me = wallets["validator"].hotkey.ss58_address
     fake = FakeSubstrate(storage=weights_storage(me))
-    chain = chain_for(wallets["validator"], fake, version_key=3)
+    chain = chain_for(wallets["validator"], fake)
     assert isinstance(chain, ChainPort)
-    result = await chain.set_weights({1: 0.25, 2: 0.75, 5: 0.0})
+    result = await chain.set_weights({1: 0.25, 2: 0.75, 5: 0.0}, version_key=3)
     assert result.success and result.block == 1001
     assert len(fake.submitted) == 1
     call, signer = fake.submitted[0]
@@ -100,18 +100,29 @@ async def test_set_weights_not_registered_fails_without_submit(wallets: dict[str
 async def test_set_weights_rate_limited_is_not_retried(wallets: dict[str, Any]) -> None:
     me = wallets["validator"].hotkey.ss58_address
     fake = FakeSubstrate(block=1000, storage=weights_storage(me, LastUpdate=[990, 0, 0]))
-    result = await chain_for(wallets["validator"], fake, weights_retries=3).set_weights({1: 1.0})
+    result = await chain_for(wallets["validator"], fake).set_weights({1: 1.0})
     assert not result.success and "rate limit" in result.message
     assert fake.submitted == []
     assert sum(1 for q in fake.queries if q[1] == "WeightsSetRateLimit") == 1  # no retry loop
 
 
-async def test_set_weights_retries_rejected_extrinsic(wallets: dict[str, Any]) -> None:
+async def test_set_weights_is_one_submission(wallets: dict[str, Any]) -> None:
+    """No retry layer inside the adapter: a rejected extrinsic is reported after one submission."""
     me = wallets["validator"].hotkey.ss58_address
     fake = FakeSubstrate(storage=weights_storage(me), submit_success=False)
-    result = await chain_for(wallets["validator"], fake, weights_retries=2).set_weights({1: 1.0})
+    result = await chain_for(wallets["validator"], fake, reconnect_retries=3).set_weights({1: 1.0})
     assert not result.success and "rejected" in result.message
-    assert len(fake.submitted) == 3
+    assert len(fake.submitted) == 1
+
+
+async def test_hyperparameters_read_from_storage(wallets: dict[str, Any]) -> None:
+    me = wallets["validator"].hotkey.ss58_address
+    storage = weights_storage(me, MaxWeightsLimit=32768, MinAllowedWeights=4, WeightsSetRateLimit=100,
+                              WeightsVersionKey=2031, CommitRevealWeightsEnabled=True)  # fmt: skip
+    hp = await chain_for(wallets["validator"], FakeSubstrate(storage=storage)).hyperparameters()
+    assert (hp.max_weight_limit, hp.min_allowed_weights, hp.weights_rate_limit, hp.weights_version,
+            hp.commit_reveal) == (32768, 4, 100, 2031, True)  # fmt: skip
+    assert hp.max_weight == pytest.approx(0.5, abs=1e-4)
 
 
 async def test_all_zero_weights_are_not_submitted(wallets: dict[str, Any]) -> None:
