@@ -19,12 +19,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.table import Table
 
 from vidaio.db.config import DbConfig
 from vidaio.db.types import jsonable
+from vidaio.settings_base import VidaioSettings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -49,12 +49,9 @@ JSON_OPTION = typer.Option(
 CSV_OPTION = typer.Option(False, "--csv", help="Print CSV (header + rows, every column) instead of a table.")
 
 
-class _DbEnv(BaseSettings):
+class _DbEnv(VidaioSettings):
     """Reads only the `VIDAIO_DB__*` section from the environment and `.env`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
     db: DbConfig = DbConfig()
 
 

@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 miner_app = typer.Typer(name="miner", help="The miner daemon.", no_args_is_help=True)
-
-_err = Console(stderr=True)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -28,6 +25,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         parts = [p.strip() for p in key.split(".")]
         if not sep or not all(parts):
             raise ValueError(f"--set expects section.field=value, got {item!r}")
+        if len(parts) < 2:
+            raise ValueError(f"--set {item}: a setting needs its section, e.g. {_with_section(parts[0])}=...")
         value: Any = raw
         if raw.strip() == "null":
             value = None
@@ -46,6 +45,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _with_section(field: str) -> str:
+    """`task_type` -> `miner.task_type` (the first section that has such a field), else `section.task_type`."""
+    from vidaio.config import DAEMON_MODELS
+    from vidaio.settings_keys import setting_paths
+
+    for model in DAEMON_MODELS.values():
+        for path in setting_paths(model):
+            if len(path) == 2 and path[1] == field.lower():
+                return ".".join(path)
+    return f"section.{field}"
+
+
 ENV_FILE_OPTION = typer.Option(None, "--env-file", help="Read settings from this env file instead of ./.env.")
 SET_OPTION = typer.Option(
     [], "--set", metavar="SECTION.FIELD=VALUE", help="Override one setting (repeatable), e.g. miner.task_type=upscaling."
@@ -58,7 +69,7 @@ def miner_run(env_file: Path | None = ENV_FILE_OPTION, set_: list[str] = SET_OPT
     try:
         overrides = parse_overrides(set_)
     except ValueError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     from vidaio.miner.daemon import main
 
@@ -78,14 +89,31 @@ def validator_run(
     try:
         overrides = parse_overrides(set_)
     except ValueError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if rounds is not None:
         section = overrides.setdefault("validator", {})
         if not isinstance(section, dict):
-            _err.print("[red]error:[/red] --rounds conflicts with --set validator=...")
+            typer.echo("error: --rounds conflicts with --set validator=...", err=True)
             raise typer.Exit(2)
         section["max_rounds"] = rounds
     from vidaio.validator.daemon import main
 
     raise typer.Exit(main(env_file, overrides))
+
+
+def invoke(app: typer.Typer, command: str, argv: list[str], prog: str) -> int:
+    """Run `app command argv...` as a program (the neurons/*.py launchers); its exit code.
+
+    `--help` of the launcher shows the command's own help, so both spellings document the same options.
+    """
+    import click
+
+    cli = typer.main.get_command(app)
+    args = [command, *argv] if isinstance(cli, click.Group) else list(argv)
+    try:
+        cli.main(args, prog_name=prog, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0

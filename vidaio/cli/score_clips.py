@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import typer
 from loguru import logger
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,18 +28,16 @@ from scoring.media.ffmpeg import FfmpegError
 from scoring.media.probe import ProbeError, probe
 from scoring.metrics.config import MetricsConfig
 from vidaio.cli.score import score_app
+from vidaio.settings_base import VidaioSettings
 
 T = TypeVar("T")
 COMPRESSION_CODECS = ("av1", "hevc", "h264")
 err_console = Console(stderr=True)
 
 
-class _Settings(BaseSettings):
+class _Settings(VidaioSettings):
     """The `VIDAIO_METRICS__*` section read from env/.env, as the daemons read it."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
     metrics: MetricsConfig = MetricsConfig()
 
 

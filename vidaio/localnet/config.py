@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from vidaio.settings_base import VidaioSettings
 
 LocalnetProfile = Literal["demo", "tiny"]
 
@@ -90,12 +90,8 @@ def heavy_threads(cfg: LocalnetSettings) -> int:
     return cfg.heavy_threads or max(1, min(4, os.cpu_count() or 1))
 
 
-class LocalnetConfig(BaseSettings):
+class LocalnetConfig(VidaioSettings):
     """The `localnet` section read from env vars and `.env` (`VIDAIO_LOCALNET__*`)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
 
     localnet: LocalnetSettings = Field(
         default_factory=LocalnetSettings, description="The one-machine subnet."

@@ -140,7 +140,6 @@ class MinerSettings(BaseModel):
 class MinerConfig(VidaioSettings):
     """Everything the miner daemon reads (env prefix `VIDAIO_`, nested sections with `__`)."""
 
-
     wallet: WalletConfig = Field(default_factory=WalletConfig, description="The miner's wallet.")
     chain: ChainConfig = Field(default_factory=ChainConfig, description="Chain to serve on.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="Signed HTTP endpoint.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 MIB = 1024 * 1024
 # S3 rejects multipart parts below 5 MiB (except the last one) and presigned URLs above 7 days.
@@ -69,3 +69,21 @@ class StorageConfig(BaseModel):
     create_bucket: bool = Field(
         False, description="Create the bucket at start-up when it is missing (local endpoints, first run)."
     )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        """`http(s)://host[:port]`: a value without a scheme would fail deep inside botocore."""
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or 0 < parts.port < 65536
+        except ValueError:
+            parts, port_ok = None, False
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ValueError(f"{value!r} is not a URL: write it as http://host:port or https://host")
+        return value

@@ -24,7 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoring.config import ScoringConfig
 from scoring.metrics.config import MetricsConfig
@@ -34,6 +33,7 @@ from vidaio.db.config import DbConfig
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, MAX_DEADLINE_S, Codec, Profile, UpscalingType
+from vidaio.settings_base import VidaioSettings
 from vidaio.settings_load import ConfigError as ConfigError  # re-exported for the daemon
 from vidaio.settings_load import load_settings
 from vidaio.storage.config import StorageConfig
@@ -195,12 +195,8 @@ class ValidatorSettings(BaseModel):
         return int(max(self.upscaling_deadline_s, self.compression_deadline_s) + 600)
 
 
-class ValidatorConfig(BaseSettings):
+class ValidatorConfig(VidaioSettings):
     """Everything the validator daemon reads (env prefix `VIDAIO_`, nested sections with `__`)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="VIDAIO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
 
     wallet: WalletConfig = Field(default_factory=WalletConfig, description="The validator's wallet.")
     chain: ChainConfig = Field(default_factory=ChainConfig, description="Chain to read and set weights on.")
