@@ -2,9 +2,10 @@
 validator's download into a full disk is refused the same way.
 
 The disk is a real full filesystem: a small tmpfs (needs root: CAP_SYS_ADMIN to mount), filled up to a
-few kB. Where mounting is not allowed, that test skips and `test_file_size_limit_during_encode` still
-covers the encode path with RLIMIT_FSIZE in a child process (ffmpeg is then killed by SIGXFSZ,
-which the error names).
+few kB. Where mounting is not allowed, those tests skip (and fail in CI, see tests/strict_skips.py);
+the same paths are also covered without privileges by RLIMIT_FSIZE in a child process: the encode
+(ffmpeg is then killed by SIGXFSZ, which the error names) and the validator's download (the write
+fails with EFBIG).
 """
 
 from __future__ import annotations
@@ -131,3 +132,46 @@ def test_file_size_limit_during_encode(tmp_path: Path) -> None:
     assert proc.stdout.startswith("ERROR CompressionFailed"), proc.stdout
     assert "killed by SIGXFSZ (file size limit exceeded)" in proc.stdout, proc.stdout
     assert [p for p in out_dir.rglob("*") if p.is_file()] == []  # the engine removed its partial output
+
+
+DOWNLOAD_CHILD = """
+import asyncio, resource, signal, sys
+from pathlib import Path
+from vidaio.fetch import FetchConfig, FetchError, fetch
+url, dest = sys.argv[1], Path(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+try:
+    asyncio.run(fetch(url, dest, cfg=FetchConfig(allow_hosts=["127.0.0.1"])))
+except FetchError as exc:
+    print("FETCHERROR", exc.reason, " ".join(exc.detail.split())[:600])
+    sys.exit(3)
+print("OK")
+"""
+
+
+async def test_file_size_limit_during_a_validator_download(tmp_path: Path) -> None:
+    """Unprivileged twin of the tmpfs download test: the file system refuses the write mid-download."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"\1" * 200_000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    dest = tmp_path / "round" / "out.mp4"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", DOWNLOAD_CHILD, f"http://127.0.0.1:{port}/o.mp4", str(dest),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    finally:
+        server.close()
+    stdout = out.decode()
+    assert proc.returncode == 3, stdout + err.decode()[-2000:]
+    assert stdout.startswith("FETCHERROR io_error") and "File too large" in stdout, stdout
+    assert list((tmp_path / "round").iterdir()) == []  # the partial download is gone
