@@ -115,7 +115,9 @@ async def test_private_and_expired_urls_are_refused_before_download(tmp_path: Pa
     expired = (await j.judge(answer(clip, 2, ok(2, url)), ledger, ROUND)).result
     assert expired.status == "fetch_failed" and expired.reason.startswith("url_expired")
     assert "X-Amz-Signature" not in expired.params["output_url"]  # no presigned secrets in the DB
-    assert pool.jobs == [] and not (tmp_path / "work" / ROUND).exists() or not any((tmp_path / "work" / ROUND).iterdir())
+    assert pool.jobs == []  # nothing was scored
+    work = tmp_path / "work" / ROUND
+    assert not work.exists() or not any(work.iterdir())  # and nothing was downloaded
 
 
 class FakeFetch:
