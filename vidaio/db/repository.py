@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from sqlalchemy import Engine, and_, delete, func, select, update
@@ -244,8 +245,9 @@ class Repository:
         block: int | None = None,
         attempt: int = 1,
         round_id: str | None = None,
+        split: Mapping[str, Any] | None = None,
     ) -> int:
-        """Store one attempt to set weights (successful or not); return its id."""
+        """Store one attempt to set weights (successful or not), with its pool split; return its id."""
         with Session(self._engine) as s, s.begin():
             if round_id is not None and s.get(Round, round_id) is None:
                 logger.warning("weight set refers to unknown round {}; stored without it", round_id)
@@ -257,6 +259,7 @@ class Repository:
                 success=success,
                 message=message,
                 weights={str(int(uid)): float(w) for uid, w in weights.items()},
+                split=dict(split) if split is not None else None,
             )
             s.add(row)
             s.flush()
@@ -301,6 +304,7 @@ def weight_set_record(row: WeightSet) -> WeightSetRecord:
         weights={int(k): float(v) for k, v in row.weights.items()},
         success=row.success,
         message=row.message,
+        split=row.split,
         created_at=row.created_at,
     )
 

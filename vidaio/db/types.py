@@ -124,6 +124,9 @@ class WeightSetRecord(BaseModel):
     success: bool
     message: str | None
     created_at: datetime
+    split: dict[str, Any] | None = None
+    """Pool split of the attempt: target and effective (after u16 quantisation) shares, whether the
+    target was kept, and the chain limits and version_key it was set under."""
 
 
 class PruneReport(BaseModel):

@@ -247,8 +247,9 @@ async def run_validator(
 
             weights = WeightSetter(
                 rt.chain, rt.repo, cfg.scoring, retries=cfg.validator.weights_retries,
-                backoff_s=cfg.validator.weights_backoff_s, sleep=sleep,
+                backoff_s=cfg.validator.weights_backoff_s, version_key=cfg.chain.version_key, sleep=sleep,
             )  # fmt: skip
+            await weights.refresh_limits()  # the subnet's weight limits, logged at start (and every cycle)
             loop = ValidatorLoop(
                 settings=cfg.validator, chain=rt.chain, repo=rt.repo, runner=rt.runner, weights=weights,
                 on_round=on_round,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scoring.config import ScoringConfig
-from vidaio.chain.port import MetagraphSnapshot, NeuronInfo, WeightSetResult
+from vidaio.chain.port import MetagraphSnapshot, NeuronInfo, SubnetHyperparameters, WeightSetResult
 from vidaio.db.config import DbConfig
 from vidaio.db.repository import Repository
 from vidaio.db.types import RoundResult
@@ -26,7 +26,10 @@ class FlakyChain:
         self.raise_instead = raise_instead
         self.calls: list[dict[int, float]] = []
 
-    async def set_weights(self, weights: dict[int, float]) -> WeightSetResult:
+    async def hyperparameters(self) -> SubnetHyperparameters:
+        return SubnetHyperparameters()
+
+    async def set_weights(self, weights: dict[int, float], *, version_key: int = 0) -> WeightSetResult:
         self.calls.append(dict(weights))
         if len(self.calls) <= self.failures:
             if self.raise_instead:
