@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from transport_support import RecordingHandler, start_miner, upscaling_task
 
-from vidaio.chain.port import MetagraphSnapshot
+from vidaio.chain.port import MetagraphSnapshot, NeuronInfo
 from vidaio.transport.admission import QueueFull, StakeQueue
 from vidaio.transport.client import MinerClient
 
@@ -84,16 +84,26 @@ async def test_full_queue_is_429(wallets: dict[str, Any], snapshot: MetagraphSna
 
 
 async def test_contended_queue_serves_higher_stake_first(wallets: dict[str, Any], snapshot: MetagraphSnapshot) -> None:
+    """Stakes rise with uids (so uid order or arrival order would give the wrong answer) and two
+    validators tie: the higher stake goes first, a tie goes in arrival order."""
+    stakes = {"v_low": 200.0, "stranger": 1000.0, "v_mid": 1000.0, "v_high": 5000.0}  # uid 0, 1, 2, 3
+    neurons = [
+        NeuronInfo(uid=uid, hotkey=wallets[name].hotkey.ss58_address, stake=stake, validator_permit=True)
+        for uid, (name, stake) in enumerate(stakes.items())
+    ]
+    miner = next(n for n in snapshot.neurons if n.hotkey == wallets["miner"].hotkey.ss58_address)
+    ranked = snapshot.model_copy(update={"neurons": (*neurons, miner.model_copy(update={"uid": 4}))})
     gate = asyncio.Event()
     handler = RecordingHandler(gate=gate)
-    async with start_miner(wallets, snapshot, handler, max_concurrency=1, max_queue=8) as m:
+    async with start_miner(wallets, ranked, handler, max_concurrency=1, max_queue=8) as m:
         queue = m.app.state.queue
-        clients = {n: MinerClient(wallets[n].hotkey) for n in ("v_low", "v_mid", "v_high")}
+        clients = {n: MinerClient(wallets[n].hotkey) for n in stakes}
         try:
             first = asyncio.create_task(clients["v_low"].send_task(m.axon, m.hotkey, upscaling_task("busy"), 10))
             await wait_until(lambda: len(handler.seen) == 1)
             pending = []
-            for i, name in enumerate(["v_low", "v_mid", "v_high"]):  # arrive lowest stake first
+            # lowest stake first, and of the tied pair the higher uid (v_mid) before the lower (stranger)
+            for i, name in enumerate(["v_low", "v_mid", "stranger", "v_high"]):
                 task = upscaling_task(f"from-{name}")
                 pending.append(asyncio.create_task(clients[name].send_task(m.axon, m.hotkey, task, 10)))
                 await wait_until(lambda i=i: queue.waiting == i + 1)
@@ -103,4 +113,4 @@ async def test_contended_queue_serves_higher_stake_first(wallets: dict[str, Any]
             for c in clients.values():
                 await c.close()
         assert all(r.kind == "ok" for r in results), results
-        assert [t for t, _ in handler.seen] == ["busy", "from-v_high", "from-v_mid", "from-v_low"]
+        assert [t for t, _ in handler.seen] == ["busy", "from-v_high", "from-v_mid", "from-stranger", "from-v_low"]
