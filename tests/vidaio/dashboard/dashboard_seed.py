@@ -71,7 +71,8 @@ def seed_database(path: Path, rounds: int = ROUNDS, *, leave_running: bool = Fal
         timings = {"prepare_s": 2.0 + n, "dispatch_s": 30.0, "download_wait_s": 0.5, "download_s": 1.5,
                    "validate_s": 3.0, "metrics_s": 12.0 + n, "db_s": 0.05, "wall_s": 45.0 + n}  # fmt: skip
         repo.finish_round(round_id, timings=timings)
-        weights = {uid: round(0.6 / 3, 4) if tt == "compression" else 0.2 for uid, tt, _ in miners}
+        pools = {t: [uid for uid, tt, _ in miners if tt == t] for t in ("compression", "upscaling")}
+        weights = {uid: (0.6 if t == "compression" else 0.4) / len(uids) for t, uids in pools.items() for uid in uids}
         if n == 2:
             repo.log_weight_set(weights, success=False, message="chain busy: retry", block=100 * n + 5, round_id=round_id)
             repo.log_weight_set(weights, success=True, message="ok", block=100 * n + 6, attempt=2, round_id=round_id)

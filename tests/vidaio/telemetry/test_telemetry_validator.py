@@ -23,7 +23,7 @@ from vidaio.telemetry.labels import reason_code
 from vidaio.telemetry.validator import MeteredPool, MeteredRepository, ValidatorMetrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
-from seed import result, roster, seed_database  # noqa: E402
+from dashboard_seed import result, roster, seed_database  # noqa: E402
 
 
 def value(reg: CollectorRegistry, name: str, **labels: str) -> float:
