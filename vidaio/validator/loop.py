@@ -1,7 +1,8 @@
 """The round loop: one round (plan, clips, dispatch, judge, record) and the loop around rounds.
 
 A round: sync the metagraph into the DB (`sync_hotkeys`), refresh capabilities, plan (seeded),
-`start_round`, prepare and upload one clip per group, dispatch every task concurrently, judge each
+`start_round`, record a missed round (`unreachable`, score 0) for each miner with history here that
+could not be planned (no axon, no capabilities), prepare and upload one clip per group, dispatch every task concurrently, judge each
 answer as it arrives and record it at once (`record_result`, idempotent on the deterministic
 task id), delete the inputs, `finish_round`. Between rounds: weights when due, a DB prune now and
 then. A round abandoned on shutdown is closed as "interrupted"; one killed outright is closed as
@@ -15,6 +16,7 @@ and before its result is recorded, so a test can stall the validator mid-scoring
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import shutil
 import time
@@ -28,13 +30,27 @@ from loguru import logger
 
 from vidaio.chain.port import ChainPort, MetagraphSnapshot
 from vidaio.db.repository import Repository
-from vidaio.db.types import RoundStatus
+from vidaio.db.types import RoundResult, RoundStatus
 from vidaio.transport.client import MinerClient
 from vidaio.validator.config import ValidatorSettings
 from vidaio.validator.dispatch import Assignment, dispatch
 from vidaio.validator.judge import Judge, Judged, Ledger, NotScored
-from vidaio.validator.roster import CapabilityCache, RoundPlan, eligible_neurons, plan_round, round_rng
-from vidaio.validator.tasks import TaskBuilder, TaskClip, compression_task, make_round_id, upscaling_task
+from vidaio.validator.roster import (
+    CapabilityCache,
+    RoundPlan,
+    eligible_neurons,
+    plan_round,
+    round_rng,
+    unreachable_miners,
+)
+from vidaio.validator.tasks import (
+    TaskBuilder,
+    TaskClip,
+    compression_task,
+    make_round_id,
+    task_id,
+    upscaling_task,
+)
 from vidaio.validator.weights import WeightSetter
 
 T = TypeVar("T")
@@ -129,7 +145,9 @@ class RoundRunner:
         plan = plan_round(miners, self.s, round_rng(self.secret, round_id))
         for uid, why in plan.skipped:
             logger.info("round {}: uid {} not asked: {}", round_id, uid, why)
-        return plan
+        history = await self._in_db(self.repo.known_miners)
+        missed = unreachable_miners(snapshot, self.own_hotkey, miners, history, self.caps.failures)
+        return dataclasses.replace(plan, unreachable=tuple(missed))
 
     async def run_round(self, snapshot: MetagraphSnapshot, block: int, *, round_id: str | None = None) -> RoundStats:
         started = time.monotonic()
@@ -138,10 +156,20 @@ class RoundRunner:
         plan = await self.plan(snapshot, round_id)
         stats.planned = plan.task_count
         stats.mark("plan_s")
-        if plan.task_count == 0:
+        if plan.task_count == 0 and not plan.unreachable:
             logger.warning("round {}: no miner to ask (block {}, {} neurons)", round_id, block, len(snapshot.neurons))
             return stats
-        await self._in_db(self.repo.start_round, round_id, block=block, task_count=plan.task_count)
+        await self._in_db(
+            self.repo.start_round, round_id, block=block, task_count=plan.task_count + len(plan.unreachable)
+        )
+        await self._record_unreachable(round_id, plan, stats)
+        if plan.task_count == 0:
+            logger.warning("round {}: no reachable miner to ask (block {}, {} neurons)", round_id, block,
+                           len(snapshot.neurons))  # fmt: skip
+            await self._in_db(self.repo.finish_round, round_id, status="finished", message="no reachable miner")
+            stats.status = "finished"
+            stats.wall_s = time.monotonic() - started
+            return stats
         clips: list[TaskClip] = []
         status: RoundStatus = "failed"
         message: str | None = None
@@ -167,6 +195,24 @@ class RoundRunner:
                               timings={**stats.timings, "wall_s": stats.wall_s})  # fmt: skip
             logger.info(stats.summary())
         return stats
+
+    async def _record_unreachable(self, round_id: str, plan: RoundPlan, stats: RoundStats) -> None:
+        """A missed round (score 0, status `unreachable`) for each miner with history that could not
+        be planned: its score decays as the EMA says instead of standing still."""
+        for m in plan.unreachable:
+            result = RoundResult(
+                round_id=round_id, task_id=task_id(round_id, m.task_type, m.uid), uid=m.uid, hotkey=m.hotkey,
+                task_type=m.task_type, status="unreachable", reason=m.reason[:2000], score=0.0,
+            )  # fmt: skip
+            try:
+                outcome = await self._in_db(self.repo.record_result, result)
+            except Exception as exc:
+                logger.opt(exception=exc).error("round {}: recording uid {} as unreachable failed: {}",
+                                                round_id, m.uid, exc)  # fmt: skip
+                continue
+            stats.statuses["unreachable"] += 1
+            logger.info("uid {} {} {}: score 0.0000 unreachable {} (accumulate {:.4f})",
+                        m.uid, m.task_type, result.task_id, m.reason, outcome.accumulate_score)  # fmt: skip
 
     async def _prepare(self, round_id: str, plan: RoundPlan, clips: list[TaskClip]) -> list[Assignment]:
         """One clip per group (concurrently); the groups whose clip failed are skipped (logged)."""

@@ -1,14 +1,20 @@
 """Who gets what this round: the metagraph's miners, their capabilities (cached), and the round plan.
 
 `CapabilityCache` asks miners `GET /capabilities` (signed) and keeps each answer for a TTL; a miner
-that does not answer keeps its last known answer until the hotkey changes. `plan_round` is pure
+that does not answer keeps its last known answer until the hotkey changes (why the others have no
+answer is kept in `failures`). `unreachable_miners` names the registered miners with history at this
+validator that cannot be planned (no axon, no capabilities): the round records a missed round for
+each (SPEC §6.5: a missed round counts as 0), so an offline miner's score decays. A miner merely not
+drawn by `miners_per_round` sampling is reachable and is not named. `plan_round` is pure
 (seeded `random.Random`): it picks the miners of each task type, then
 
 - compression: one clip, one VMAF threshold and one primary codec for every compression miner
   of the round (a miner that does not declare the primary codec gets another one it declares), so
   copied outputs collide;
-- upscaling: groups of up to `upscaling_group_size` miners sharing one clip shape (type, length),
-  drawn among what each miner declares; each group gets one clip.
+- upscaling: groups of up to `upscaling_group_size` miners sharing one clip shape (type, length);
+  the length is the miner's own (`miner_content_length`: the longest served length within what it
+  declares, so a miner declaring nothing gets the protocol default, 5 s), the type is drawn among
+  what it declares; each group gets one clip.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -78,10 +84,21 @@ class UpscalingGroup:
 
 
 @dataclass(frozen=True)
+class Unreachable:
+    """A registered miner with history here that could not be planned this round (a missed round)."""
+
+    uid: int
+    hotkey: str
+    task_type: TaskType
+    reason: str
+
+
+@dataclass(frozen=True)
 class RoundPlan:
     compression: CompressionPlan | None
     upscaling: tuple[UpscalingGroup, ...]
     skipped: tuple[tuple[int, str], ...] = ()
+    unreachable: tuple[Unreachable, ...] = ()
 
     @property
     def task_count(self) -> int:
@@ -115,6 +132,8 @@ class CapabilityCache:
     timeout_s: float = 5.0
     clock: Callable[[], float] = time.monotonic
     _entries: dict[int, _Entry] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+    """Why each uid asked in the last refresh has no capabilities (uid -> reason)."""
 
     def cached(self, uid: int, hotkey: str) -> Capabilities | None:
         entry = self._entries.get(uid)
@@ -139,6 +158,7 @@ class CapabilityCache:
             if (e := self._entries.get(n.uid)) is None or e.hotkey != n.hotkey or now - e.fetched_at >= self.ttl_s
         ]
         answers = await asyncio.gather(*(self._ask(n) for n in due)) if due else []
+        self.failures = {}
         for n, caps, why in answers:
             if caps is not None:
                 self._entries[n.uid] = _Entry(n.hotkey, caps, self.clock())
@@ -146,6 +166,7 @@ class CapabilityCache:
                 logger.info("uid {}: capabilities not refreshed ({}); keeping the last answer", n.uid, why)
             else:
                 self._entries.pop(n.uid, None)
+                self.failures[n.uid] = f"/capabilities failed: {why}"
                 logger.info("uid {}: no capabilities ({}); not asked this round", n.uid, why)
         out = []
         for n in neurons:
@@ -153,6 +174,32 @@ class CapabilityCache:
             if caps is not None and n.axon:
                 out.append(KnownMiner(uid=n.uid, hotkey=n.hotkey, axon=n.axon, stake=n.stake, caps=caps))
         return out
+
+
+def unreachable_miners(
+    snapshot: MetagraphSnapshot,
+    own_hotkey: str,
+    known: Sequence[KnownMiner],
+    history: Mapping[int, tuple[str, str]],
+    failures: Mapping[int, str],
+) -> list[Unreachable]:
+    """Registered non-validator miners with history here (`history`: uid -> (hotkey, task type))
+    that are not among the `known` (plannable) miners: no axon served, or no capabilities answer."""
+    plannable = {m.uid for m in known}
+    out = []
+    for n in snapshot.miners():
+        stored = history.get(n.uid)
+        if n.hotkey == own_hotkey or n.uid in plannable or stored is None or stored[0] != n.hotkey:
+            continue
+        reason = "no axon served" if not n.axon else failures.get(n.uid, "no capabilities known")
+        out.append(Unreachable(n.uid, n.hotkey, TaskType(stored[1]), reason))
+    return out
+
+
+def miner_content_length(m: KnownMiner, s: ValidatorSettings) -> int | None:
+    """The clip length (s) a miner is sent: the longest served length within what it declares."""
+    fitting = [n for n in s.content_lengths if n <= m.caps.max_content_length]
+    return max(fitting) if fitting else None
 
 
 def _pick(miners: list[KnownMiner], limit: int, rng: random.Random) -> list[KnownMiner]:
@@ -188,8 +235,8 @@ def _plan_compression(
 
 def _shapes(m: KnownMiner, s: ValidatorSettings) -> list[tuple[UpscalingType, int]]:
     kinds = [k for k in s.upscaling_types if k in m.caps.upscaling_types]
-    lengths = [n for n in s.content_lengths if n <= m.caps.max_content_length]
-    return [(k, n) for k in kinds for n in lengths]
+    length = miner_content_length(m, s)
+    return [] if length is None else [(k, length) for k in kinds]
 
 
 def _plan_upscaling(

@@ -17,6 +17,7 @@ from vidaio.validator.roster import (
     eligible_neurons,
     plan_round,
     round_rng,
+    unreachable_miners,
 )
 from vidaio.validator.tasks import make_round_id, task_id
 
@@ -149,3 +150,43 @@ async def test_capability_cache_ttl_stale_answers_and_hotkey_change() -> None:
 def test_compression_clip_size_per_profile(profile: str, size: tuple[int, int]) -> None:
     assert ValidatorSettings(profile=profile, allow_random_pieapp_weights=profile != "production").clip_size() == size
     assert ValidatorSettings(compression_size=(64, 32)).clip_size() == (64, 32)
+
+
+def test_each_miner_gets_its_declared_length_over_20_rounds() -> None:
+    """Issue 14: a miner declaring 10 s only ever gets 10 s clips, one declaring 5 s only 5 s, one
+    declaring nothing the default (5 s); a declaration between served lengths gets the longest fitting."""
+    nothing = KnownMiner(5, "hk5", "127.0.0.1:9005", 0.0, Capabilities(task_type="upscaling", upscaling_types=["SD2HD"]))
+    miners = [up(1, max_len=10), up(2, max_len=5), up(3, max_len=10), up(4, max_len=7), nothing]
+    s = ValidatorSettings(upscaling_group_size=4, content_lengths=[5, 10])
+    lengths: dict[int, Counter[int]] = {m.uid: Counter() for m in miners}
+    for i in range(20):
+        plan = plan_round(miners, s, round_rng("secret", f"r{i}"))
+        assert plan.task_count == len(miners)
+        for g in plan.upscaling:
+            for m in g.miners:
+                lengths[m.uid][g.content_length] += 1
+    assert lengths[1] == lengths[3] == Counter({10: 20})
+    assert lengths[2] == lengths[4] == lengths[5] == Counter({5: 20})
+
+
+def test_unreachable_miners_are_those_with_history_that_cannot_be_planned() -> None:
+    snap = MetagraphSnapshot(netuid=1, block=5, neurons=(
+        NeuronInfo(uid=0, hotkey="me", validator_permit=True),
+        NeuronInfo(uid=1, hotkey="hk1", axon="127.0.0.1:9001"),  # planned
+        NeuronInfo(uid=2, hotkey="hk2", axon="127.0.0.1:9002"),  # /capabilities failed
+        NeuronInfo(uid=3, hotkey="hk3"),  # no axon
+        NeuronInfo(uid=4, hotkey="hk4", axon="127.0.0.1:9004"),  # no history here: not our business
+        NeuronInfo(uid=5, hotkey="new-hk5", axon="127.0.0.1:9005"),  # uid re-registered: history is not its own
+        NeuronInfo(uid=6, hotkey="hk6", validator_permit=True),  # now a validator
+        NeuronInfo(uid=7, hotkey="hk7", axon="127.0.0.1:9007"),  # known but not drawn: reachable
+    ))  # fmt: skip
+    history = {1: ("hk1", "compression"), 2: ("hk2", "upscaling"), 3: ("hk3", "compression"),
+               5: ("hk5", "compression"), 6: ("hk6", "compression"), 7: ("hk7", "compression"),
+               9: ("gone", "upscaling")}  # fmt: skip
+    known = [comp(1), comp(7)]
+    known = [KnownMiner(m.uid, f"hk{m.uid}", m.axon, 0.0, m.caps) for m in known]
+    out = unreachable_miners(snap, "me", known, history, {2: "/capabilities failed: connect: refused"})
+    assert [(u.uid, u.hotkey, u.task_type, u.reason) for u in out] == [
+        (2, "hk2", TaskType.UPSCALING, "/capabilities failed: connect: refused"),
+        (3, "hk3", TaskType.COMPRESSION, "no axon served"),
+    ]
