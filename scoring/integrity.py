@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scoring.chroma import ChromaStats, chroma_failure, measure_chroma
+from scoring.chroma import ChromaPlanes, ChromaStats, chroma_failure, chroma_stats, measure_chroma
 from scoring.media.ffmpeg import ffmpeg_exe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices, vmaf_frames
@@ -32,12 +32,19 @@ def colour_check(
     secret: str,
     task_id: str,
     cfg: MetricsConfig,
+    frames: tuple[Mapping[int, ChromaPlanes], Mapping[int, ChromaPlanes]] | None = None,
 ) -> tuple[ChromaStats | None, str | None]:
-    """(stats, why refused) on `n` seeded frames (salt "chroma"); (None, None) when the check is disabled."""
+    """(stats, why refused) on `n` seeded frames (salt "chroma"); (None, None) when the check is disabled.
+
+    `frames` = (reference, distorted) planes by frame number, already decoded by the caller's one
+    decode pass (`scoring.media.decode`, (Y, U, V) planes); without it the frames are decoded here."""
     if cfg.chroma_min_saturation_ratio <= 0 and cfg.chroma_min_psnr_db <= 0:
         return None, None
     idx = sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt="chroma")
-    stats = measure_chroma(reference, distorted, idx)
+    if frames is not None:
+        stats = chroma_stats([frames[0][i] for i in idx], [frames[1][i] for i in idx])
+    else:
+        stats = measure_chroma(reference, distorted, idx)
     why = chroma_failure(
         stats,
         min_saturation_ratio=cfg.chroma_min_saturation_ratio,
@@ -54,16 +61,20 @@ def enhancement_gap(
     gate_vmaf: float,
     gate_model: str,
     cfg: MetricsConfig,
+    scored: Mapping[str, float] | None = None,
 ) -> tuple[float | None, str | None]:
     """(VMAF-NEG, why refused) on the gate's frames; (None, None) when the check is disabled.
 
     The gate's own value is reused when it was computed with vmaf_v0.6.1 (one extra libvmaf run),
-    else (4K model) vmaf_v0.6.1 is computed too so both numbers use the same model family."""
+    else (4K model) vmaf_v0.6.1 is computed too so both numbers use the same model family. `scored`
+    ({model: harmonic mean}) holds values the caller already has from one multi-model libvmaf run."""
     if cfg.vmaf_enhancement_gap_max <= 0:
         return None, None
     ffmpeg = ffmpeg_exe(cfg.ffmpeg_path)
 
     def run(model: str) -> float:
+        if scored is not None and model in scored:  # computed in the gate's own libvmaf run
+            return scored[model]
         res = vmaf_frames(
             reference,
             distorted,

@@ -41,6 +41,9 @@ from scoring.media.mp4box import read_mp4_header
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
 
+DECODER_DELAY_PACKETS = 16
+"""Packets a decoder may hold before its first frame (B-frame/frame-thread delay): the packet cap's slack."""
+
 CODEC_ALIASES = {"h265": "hevc", "x265": "hevc", "avc": "h264", "x264": "h264", "av01": "av1"}
 
 
@@ -227,7 +230,8 @@ def decode_pass(
 
     Stops (`capped`) once `max_frames` frames decoded, and with an error at the first frame whose
     width x height is not `size`."""
-    r = _decode(path, max_frames=max_frames, max_packets=max_frames, rules=FrameRules(size=size))
+    packets = None if max_frames is None else max_frames + DECODER_DELAY_PACKETS
+    r = _decode(path, max_frames=max_frames, max_packets=packets, rules=FrameRules(size=size))
     return DecodePass(r.frames, r.error, r.capped)
 
 
@@ -376,7 +380,7 @@ def validate_output(
             keep_yuv=want.yuv,
             keep_rgb=want.rgb,
             max_frames=cap,
-            max_packets=cap,
+            max_packets=cap + DECODER_DELAY_PACKETS,
             rules=FrameRules(
                 size=(info.width, info.height),
                 pix_fmt=info.pix_fmt,

@@ -39,6 +39,23 @@ class MetricsConfig(BaseModel):
         description="Neighbouring frames scored on each side of a sampled frame so the motion feature "
         "matches a full-clip run (1 = triplets i-1, i, i+1).",
     )
+    answer_budget_base_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="Work budget for scoring one answer (validation, decoding, VMAF, colour check; PIE-APP "
+        "excluded): this many seconds plus answer_budget_s_per_mpx_frame x frames x megapixels of the clip. "
+        "Past it the answer scores 0 (scoring_budget_exceeded) and its work is killed; 0 and 0 = no limit.",
+    )
+    answer_budget_s_per_mpx_frame: float = Field(
+        default=0.06,
+        ge=0,
+        le=10,
+        description="Budget per frame-megapixel of the clip (an honest 1080p answer costs ~0.006-0.014 s).",
+    )
+    answer_budget_max_s: float = Field(
+        default=900.0, gt=0, le=7200, description="Upper bound of the per-answer work budget, in seconds."
+    )
     vmaf_model_compression: str = Field(
         default="vmaf_v0.6.1neg", description="libvmaf model for the compression score (resists sharpening)."
     )

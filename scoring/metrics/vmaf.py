@@ -21,13 +21,16 @@ import math
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
+import numpy as np
 from loguru import logger
 
+from scoring.budget import Budget
+from scoring.media.decode import Planes
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.probe import ProbeInfo, probe
 from scoring.metrics.config import VMAF_MODELS
@@ -202,6 +205,79 @@ def vmaf_frames(
     result = VmafResult(per_frame, harmonic_mean(list(per_frame.values())), model, elapsed)
     logger.debug("VMAF {} sampled {} -> H={:.3f} in {:.2f} s", model, wanted, result.harmonic_mean, elapsed)
     return result
+
+
+def vmaf_windows(
+    reference: Mapping[int, Planes],
+    distorted: Mapping[int, Planes],
+    indices: Sequence[int],
+    n_frames: int,
+    *,
+    models: Sequence[str],
+    threads: int = 2,
+    timeout_s: float = 600,
+    window: int = 1,
+    ffmpeg: str | None = None,
+    budget: Budget | None = None,
+) -> dict[str, VmafResult]:
+    """Sampled VMAF from frames already decoded (`scoring.media.decode`), every model in ONE libvmaf run.
+
+    `reference` / `distorted` map frame numbers to (Y, U, V) planes and must hold every frame of
+    `window_frames(indices, n_frames, window)`. Those frames are written as raw yuv420p, in order,
+    and scored exactly as `vmaf_frames` scores them (same frames, same neighbours: each kept value
+    equals a full-clip run's at that index); nothing is decoded again. Returns {model: result}.
+    """
+    if not indices:
+        raise VmafInputError("no frame indices to score")
+    if window < 1:
+        raise VmafInputError(f"window must be >= 1 (the motion feature needs neighbours), got {window}")
+    for m in models:
+        _check_model(m)
+    wanted = sorted(set(indices))
+    if wanted[0] < 0 or wanted[-1] >= n_frames:
+        raise VmafInputError(f"frame indices must be in [0, {n_frames}), got {wanted[0]}..{wanted[-1]}")
+    frames = window_frames(wanted, n_frames, window)
+    missing = [f for f in frames if f not in reference or f not in distorted]
+    if missing:
+        raise VmafInputError(f"frames {missing[:5]} were not decoded for the VMAF windows")
+    h, w = reference[frames[0]][0].shape
+    if distorted[frames[0]][0].shape != (h, w):
+        dh, dw = distorted[frames[0]][0].shape
+        raise VmafInputError(f"resolution mismatch: distorted is {dw}x{dh}, reference is {w}x{h}")
+    uniq = list(dict.fromkeys(models))
+    names = {m: f"m{k}" for k, m in enumerate(uniq)}
+    spec = "|".join(f"version={m}\\:name={names[m]}" for m in uniq)
+    raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", "25", "-i"]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="vidaio-vmaf-") as tmp:
+        for name, src in (("d.yuv", distorted), ("r.yuv", reference)):
+            with open(Path(tmp) / name, "wb") as fh:
+                for f in frames:
+                    for plane in src[f]:
+                        fh.write(np.ascontiguousarray(plane).tobytes())
+        graph = (
+            f"[0:v][1:v]libvmaf=model='{spec}':n_threads={threads}:shortest=1:"
+            f"log_fmt=json:log_path={_LOG_NAME}"
+        )
+        run_ffmpeg(
+            [*raw, "d.yuv", *raw, "r.yuv", "-lavfi", graph, "-f", "null", "-"],
+            timeout_s=timeout_s,
+            ffmpeg=ffmpeg,
+            cwd=tmp,
+            budget=budget,
+        )
+        try:
+            data = json.loads((Path(tmp) / _LOG_NAME).read_text())
+            rows = {int(fr["frameNum"]): fr["metrics"] for fr in data["frames"]}
+            per_model = {m: {i: float(rows[frames.index(i)][names[m]]) for i in wanted} for m in uniq}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise VmafError(f"cannot read the libvmaf log: {exc}") from exc
+    if len(rows) != len(frames):
+        raise VmafError(f"libvmaf scored {len(rows)} frames, expected the {len(frames)} window frames")
+    elapsed = time.monotonic() - started
+    out = {m: VmafResult(pf, harmonic_mean(list(pf.values())), m, elapsed) for m, pf in per_model.items()}
+    logger.debug("VMAF {} sampled {} in one run: {:.2f} s", uniq, wanted, elapsed)
+    return out
 
 
 def vmaf_full(

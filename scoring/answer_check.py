@@ -1,0 +1,149 @@
+"""Validation orchestration: check one answer and decode it (and its reference) exactly once (issue 19).
+
+`check_answer` runs output validation (`scoring.validation`) with a frame plan: the seeded frame
+numbers every metric will need (the VMAF windows, the colour check's frames, PIE-APP's frames) are
+drawn as soon as the probe knows the clip length, kept by validation's one decode pass of the
+answer, and decoded from the reference in one partial pass that stops at the last of them. The
+metric step (`scoring.answer_metrics`) then works on those frames only: nothing is decoded twice.
+
+Frame numbers are drawn over n = min(reference frames, answer frames) exactly as before (salts
+"vmaf", "chroma", "pieapp"); when the answer's decoded count turns out to differ from its packet
+count (n changes, so would the draw) the answer is decoded a second time with the corrected plan,
+so verdicts never depend on the shortcut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from scoring.budget import Budget
+from scoring.media.decode import DecodeResult, SampledFrames, decode_pass
+from scoring.media.frames import DecodeError
+from scoring.media.probe import ProbeError, ProbeInfo, probe
+from scoring.metrics.config import MetricsConfig
+from scoring.metrics.vmaf import sample_frame_indices, window_frames
+from scoring.validation import ExpectedOutput, FramePlan, ValidationResult, validate_output
+from scoring.verdicts import BadReferenceError
+
+
+@dataclass(frozen=True)
+class Draw:
+    """The seeded frame numbers of one answer's metrics over `n_frames` frames."""
+
+    n_frames: int
+    vmaf: list[int]
+    windows: list[int]
+    chroma: list[int]
+    pieapp: list[int]
+
+    def plan(self, rgb_colorspace: int | None) -> FramePlan:
+        return FramePlan(frozenset(self.windows) | frozenset(self.chroma), frozenset(self.pieapp), rgb_colorspace)
+
+
+def draw(
+    n_frames: int, *, secret: str, task_id: str, vmaf_samples: int, pieapp_frames: int, cfg: MetricsConfig
+) -> Draw:
+    def pick(n: int, salt: str) -> list[int]:
+        return sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt=salt) if n > 0 else []
+
+    vmaf = pick(vmaf_samples, "vmaf")
+    chroma_on = cfg.chroma_min_saturation_ratio > 0 or cfg.chroma_min_psnr_db > 0
+    return Draw(
+        n_frames,
+        vmaf,
+        window_frames(vmaf, n_frames, cfg.vmaf_window),
+        pick(vmaf_samples, "chroma") if chroma_on else [],
+        pick(pieapp_frames, "pieapp"),
+    )
+
+
+@dataclass
+class CheckedAnswer:
+    """A validated answer with the frames its metrics need (`ok` False: `validation` says why)."""
+
+    validation: ValidationResult
+    reference_path: Path
+    answer_path: Path
+    draw: Draw | None = None
+    reference: SampledFrames | None = None
+    answer: SampledFrames | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.validation.ok
+
+
+def probe_reference(path: str | Path, what: str) -> ProbeInfo:
+    try:
+        return probe(path)
+    except ProbeError as exc:
+        raise BadReferenceError(f"{what} cannot be used: {exc}") from exc
+
+
+def _decoded(result: DecodeResult, what: str, wanted: Collection[int]) -> SampledFrames:
+    missing = set(wanted) - set(result.sampled.yuv)
+    if result.error or missing:
+        why = result.error or f"frames {sorted(missing)[:5]} are past its {result.frames} frames"
+        raise DecodeError(f"{what}: {why}")
+    return result.sampled
+
+
+def check_answer(
+    distorted: Path,
+    expected: ExpectedOutput,
+    *,
+    reference: ProbeInfo,
+    secret: str,
+    task_id: str,
+    vmaf_samples: int,
+    pieapp_frames: int,
+    cfg: MetricsConfig,
+    budget: Budget,
+    seen_sha256: Collection[str] = (),
+    url: str | None = None,
+    seen_urls: Collection[str] = (),
+) -> CheckedAnswer:
+    """Validate `distorted` and decode what the metrics need from it and from the reference, once each.
+
+    Raises `BudgetExceeded` past the answer's budget and `DecodeError` when the reference (the
+    caller's own file) cannot give the frames."""
+    ref_cs = reference.colorspace if reference.colorspace != 2 else None
+
+    def pick(n: int) -> Draw:
+        return draw(
+            n, secret=secret, task_id=task_id, vmaf_samples=vmaf_samples, pieapp_frames=pieapp_frames, cfg=cfg
+        )
+
+    planned: dict[str, Draw] = {}
+
+    def plan(info: ProbeInfo) -> FramePlan:
+        planned["draw"] = pick(max(1, min(reference.frame_count, info.frame_count)))
+        return planned["draw"].plan(ref_cs)
+
+    result = validate_output(
+        distorted,
+        expected,
+        reference=reference,
+        seen_sha256=seen_sha256,
+        url=url,
+        seen_urls=seen_urls,
+        plan=plan,
+        budget=budget,
+    )
+    if not result.ok:
+        return CheckedAnswer(result, Path(reference.path), distorted)
+    n_frames = min(reference.frame_count, result.decoded_frames or reference.frame_count)
+    d = planned.get("draw")
+    answer = result.sampled
+    if d is None or d.n_frames != n_frames or answer is None:  # the packet count was not the frame count
+        d = pick(n_frames)
+        p = d.plan(ref_cs)
+        again = decode_pass(distorted, keep_yuv=p.yuv, keep_rgb=p.rgb, rgb_colorspace=ref_cs, budget=budget)
+        answer = _decoded(again, "answer", p.yuv)
+    p = d.plan(None)
+    ref_pass = decode_pass(
+        reference.path, keep_yuv=p.yuv, keep_rgb=p.rgb, stop_when_kept=True, budget=budget
+    )
+    return CheckedAnswer(result, Path(reference.path), distorted, d, _decoded(ref_pass, "reference", p.yuv), answer)
