@@ -40,11 +40,14 @@ async def test_response_for_another_task_is_invalid(wallets: dict[str, Any], sna
 
 
 async def test_slow_miner_is_timeout(wallets: dict[str, Any], snapshot: MetagraphSnapshot) -> None:
-    async with start_miner(wallets, snapshot, RecordingHandler(sleep_s=2.0)) as m:
+    gate = asyncio.Event()  # the miner answers only when the test says so: after the client gave up
+    async with start_miner(wallets, snapshot, RecordingHandler(gate=gate)) as m:
         async with MinerClient(wallets["v_high"].hotkey) as client:
-            res = await client.send_task(m.axon, m.hotkey, upscaling_task("slow", deadline_s=0.3), 0.3)
+            sent = client.send_task(m.axon, m.hotkey, upscaling_task("slow", deadline_s=0.3), 0.3)
+            res = await asyncio.wait_for(sent, timeout=60)
+        gate.set()
         assert res.kind == "timeout"
-        assert 0.25 <= res.elapsed_s < 1.5
+        assert res.elapsed_s >= 0.25  # it waited for the deadline, and returned without the answer
 
 
 async def test_connection_refused_is_error(wallets: dict[str, Any]) -> None:
@@ -147,14 +150,16 @@ async def test_local_slot_wait_is_not_charged_to_the_miner(wallets: dict[str, An
 
     async def handle(request: httpx.Request) -> httpx.Response:
         nonces.append(int(request.headers["X-Bittensor-Nonce"]))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.8)
         tid = request.content.split(b'"task_id":"')[1].split(b'"')[0].decode()
         return httpx.Response(200, json={"task_id": tid, "output_url": "http://h/x.mp4", "processing_time_s": 0})
 
     async with MinerClient(wallets["v_high"].hotkey, max_concurrency=1, transport=httpx.MockTransport(handle)) as c:
-        results = await asyncio.gather(*(c.send_task("127.0.0.1:9", "5F", upscaling_task(f"t{i}"), 1.0)
-                                         for i in range(4)))  # 1.2 s in total, 1 s deadline each
+        results = await asyncio.gather(*(c.send_task("127.0.0.1:9", "5F", upscaling_task(f"t{i}"), 2.0)
+                                         for i in range(4)))  # 3.2 s in total, 2 s deadline each
+    # every answer is in time although the last one came > 2 s after it was queued: the wait for the
+    # local slot is not charged to the miner (each elapsed_s covers its own 0.8 s request only)
     assert [r.kind for r in results] == ["ok"] * 4
-    assert all(0.25 < r.elapsed_s < 1.0 for r in results)
+    assert all(r.elapsed_s >= 0.75 for r in results) and sum(r.elapsed_s for r in results) > 2.0
     gaps = [b - a for a, b in zip(nonces, nonces[1:], strict=False)]
-    assert all(g >= 0.25e9 for g in gaps)  # each request signed when it was actually sent
+    assert all(g >= 0.75e9 for g in gaps)  # each request signed when it was actually sent
