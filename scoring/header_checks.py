@@ -25,10 +25,10 @@ from scoring.media.mp4box import IDENTITY_MATRIX, Mp4Header, Mp4Track
 
 def _edit_problem(track: Mp4Track) -> str | None:
     edits = track.edits
-    if not edits:
+    if not edits and not track.edit_count:
         return None
-    if len(edits) != 1:
-        return f"the edit list has {len(edits)} entries; an encoder writes at most one"
+    if track.edit_count != 1 or not edits:
+        return f"the edit list has {track.edit_count} entries; an encoder writes at most one"
     e = edits[0]
     if e.rate != 1.0:
         return f"the edit list plays the media at rate {e.rate:g}"

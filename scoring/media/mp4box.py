@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 MAX_BOXES = 10_000
 MAX_MOOV_BYTES = 64 * 1024 * 1024
 MAX_TRACKS = 64
+MAX_EDITS_READ = 16
 _CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 IDENTITY_MATRIX = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
@@ -49,7 +52,8 @@ class Mp4Track:
     matrix: tuple[int, ...] = IDENTITY_MATRIX
     timescale: int = 0
     media_duration: int = 0
-    edits: tuple[EditEntry, ...] | None = None
+    edits: tuple[EditEntry, ...] | None = None  # the first MAX_EDITS_READ entries
+    edit_count: int = 0
     stsz_count: int | None = None
     stts_count: int | None = None
     stsc_count: int | None = None
@@ -117,16 +121,23 @@ def _full_count(data: bytes, ps: int, pe: int, entry_size: int, what: str, skip:
     return count
 
 
+def _column(data: bytes, ps: int, count: int, entry_size: int, col: int) -> np.ndarray:
+    """Column `col` (32-bit big-endian words) of a table of `count` entries starting at ps + 8."""
+    words = np.frombuffer(data, dtype=">u4", count=count * entry_size // 4, offset=ps + 8)
+    return words.reshape(count, entry_size // 4)[:, col].astype(np.int64)
+
+
 def _sum_counts(data: bytes, ps: int, count: int, entry_size: int) -> int:
-    return sum(struct.unpack_from(">I", data, ps + 8 + k * entry_size)[0] for k in range(count))
+    return int(_column(data, ps, count, entry_size, 0).sum()) if count else 0
 
 
-def _elst(data: bytes, ps: int, pe: int) -> tuple[EditEntry, ...]:
+def _elst(data: bytes, ps: int, pe: int) -> tuple[int, tuple[EditEntry, ...]]:
+    """(entry count, the first `MAX_EDITS_READ` entries)."""
     version = data[ps] if pe > ps else 0
     size = 20 if version == 1 else 12
     count = _full_count(data, ps, pe, size, "elst")
     out = []
-    for k in range(min(count, MAX_BOXES)):
+    for k in range(min(count, MAX_EDITS_READ)):
         at = ps + 8 + k * size
         if version == 1:
             dur, media = struct.unpack_from(">Qq", data, at)
@@ -135,21 +146,19 @@ def _elst(data: bytes, ps: int, pe: int) -> tuple[EditEntry, ...]:
             dur, media = struct.unpack_from(">Ii", data, at)
             rate_i, rate_f = struct.unpack_from(">hh", data, at + 8)
         out.append(EditEntry(dur, media, rate_i + rate_f / 65536))
-    if count > MAX_BOXES:
-        out.append(EditEntry(0, -2, 0.0))  # marks "more than MAX_BOXES entries"
-    return tuple(out)
+    return count, tuple(out)
 
 
 def _stsc_samples(data: bytes, ps: int, count: int, chunks: int) -> int:
     """Samples the stsc runs assign to `chunks` chunks (first_chunk is 1-based, runs ascending)."""
-    total = 0
-    runs = [struct.unpack_from(">III", data, ps + 8 + 12 * k)[:2] for k in range(count)]
-    for k, (first, per_chunk) in enumerate(runs):
-        nxt = runs[k + 1][0] if k + 1 < len(runs) else chunks + 1
-        if first < 1 or nxt < first or nxt > chunks + 1:
-            raise _TableError(f"stsc run {k} starts at chunk {first}, outside 1..{chunks}")
-        total += (nxt - first) * per_chunk
-    return total
+    if count == 0:
+        return 0
+    first = _column(data, ps, count, 12, 0)
+    per_chunk = _column(data, ps, count, 12, 1)
+    nxt = np.append(first[1:], chunks + 1)
+    if first[0] < 1 or bool(np.any(nxt < first)) or int(first[-1]) > chunks:
+        raise _TableError(f"stsc runs do not cover chunks 1..{chunks} in order")
+    return int(((nxt - first) * per_chunk).sum())
 
 
 def _track(data: bytes, start: int, end: int) -> Mp4Track:
@@ -179,7 +188,7 @@ def _track(data: bytes, start: int, end: int) -> Mp4Track:
                     else:
                         f["timescale"], f["media_duration"] = struct.unpack_from(">II", data, ps + 12)
                 elif kind == b"elst":
-                    f["edits"] = _elst(data, ps, pe)
+                    f["edit_count"], f["edits"] = _elst(data, ps, pe)
                 elif kind == b"stsd" and pe - ps >= 8 + 8 + 28:
                     entries = _boxes(data, ps + 8, pe)
                     f["sample_entries"] = struct.unpack_from(">I", data, ps + 4)[0]
