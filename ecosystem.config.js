@@ -44,7 +44,10 @@ function app(name, script, envVar) {
     // Signal only the daemon: it stops its own encoders/scorers in order. With treekill the
     // ffmpeg children would get SIGINT too and fail the work the grace period is meant to finish.
     treekill: false,
-    time: true,
+    // The daemons stamp every line themselves; pm2's own timestamp would make two per line.
+    time: false,
+    // Exit code 2 = bad configuration: restarting cannot fix it, so pm2 marks the app stopped at once.
+    stop_exit_codes: [2],
     merge_logs: true,
     out_file: path.join(LOG_DIR, `${name}.out.log`),
     error_file: path.join(LOG_DIR, `${name}.err.log`),

@@ -1,4 +1,9 @@
-"""One loguru set-up for every entry point: stderr plus a rotating file under a log dir."""
+"""One loguru set-up for every entry point: INFO and below to stdout, WARNING and above to stderr,
+plus a rotating file (text or JSON lines) under a log dir.
+
+The split keeps `pm2 logs` honest (its `*.err.log` holds only warnings and errors) and a service
+manager's own timestamps off: pm2 runs with `time: false`, so each line has one timestamp, ours.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pydantic import BaseModel, Field
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
+WARNING_NO = 30
 _FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[daemon]} | {message}"
 
 
@@ -32,7 +38,13 @@ def setup_logging(cfg: LogConfig, daemon: str) -> Path | None:
     """
     logger.remove()
     logger.configure(extra={"daemon": daemon})
-    logger.add(sys.stderr, level=cfg.level, format=_FORMAT, backtrace=False, diagnose=False)
+    logger.add(
+        sys.stdout, level=cfg.level, format=_FORMAT, backtrace=False, diagnose=False,
+        filter=lambda record: record["level"].no < WARNING_NO,
+    )  # fmt: skip
+    logger.add(
+        sys.stderr, level=max(logger.level(cfg.level).no, WARNING_NO), format=_FORMAT, backtrace=False, diagnose=False
+    )
     if not cfg.to_file:
         return None
     cfg.dir.mkdir(parents=True, exist_ok=True)

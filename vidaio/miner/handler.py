@@ -34,6 +34,7 @@ from vidaio.miner.worker import JobAbandoned, Lane
 from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, UpscalingTask
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store, object_key
+from vidaio.tasklog import miner_task_from
 from vidaio.transport.handler import CallerInfo
 
 if TYPE_CHECKING:
@@ -181,12 +182,9 @@ class MinerHandler:
         finally:
             rec.input_bytes = rec.input_bytes if rec.input_bytes is not None else stats.input_bytes
             rec.output_bytes = rec.output_bytes if rec.output_bytes is not None else stats.output_bytes
-            logger.info(
-                "task {} [{}] from uid {} {}: input {} B, output {} B, {:.2f}s: {}",
-                task.task_id, label, caller.uid, caller.hotkey,
-                "-" if rec.input_bytes is None else rec.input_bytes,
-                "-" if rec.output_bytes is None else rec.output_bytes,
-                time.monotonic() - started, rec.result,
+            miner_task_from(
+                task, caller.uid, input_bytes=rec.input_bytes, output_bytes=rec.output_bytes,
+                seconds=time.monotonic() - started, result=rec.result,
             )  # fmt: skip
 
 

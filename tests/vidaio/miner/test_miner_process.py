@@ -104,7 +104,11 @@ async def test_upscaling_miner_end_to_end(
     assert verdict.ok, verdict.messages
     assert (probe(out).width, probe(out).height) == (320, 180)
     assert leftovers(m.work_dir) == []
-    assert "task up-1 [upscaling SD2HD x2 1s]" in m.log_text()
+    from vidaio.tasklog import parse_kv
+
+    (line,) = [parse_kv(ln) for ln in m.log_text().splitlines() if " task=up-1 " in ln]
+    assert line["role"] == "miner" and line["type"] == "upscaling" and line["scale"] == "SD2HDx2"
+    assert line["status"] == "ok" and int(line["output_bytes"]) > 0 and int(line["input_bytes"]) > 0
 
 
 async def test_a_deadline_that_cannot_be_met_gives_an_error_in_time(
@@ -171,4 +175,4 @@ async def test_sigint_exits_zero_promptly_and_abandons_in_flight_work(
     assert leftovers(m.work_dir) == []
     log = m.log_text()  # the file sink was flushed before exit
     assert "abandoning job sig-1" in log and "miner stopped" in log, log[-3000:]
-    assert "task sig-1 [upscaling SD24K x4 10s]" in log and "cancelled" in log
+    assert " task=sig-1 " in log and "scale=SD24Kx4" in log and "status=cancelled" in log

@@ -63,7 +63,7 @@ async def _start(env_file: Path, log: Path, *, pause: Path | None, rounds: int) 
     entry = ["-m", "neurons.validator"] if pause is None else [str(PAUSED_VALIDATOR), str(pause)]
     return await asyncio.create_subprocess_exec(
         sys.executable, *entry, "--env-file", str(env_file), "--rounds", str(rounds),
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"),
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,  # INFO: stdout
     )  # fmt: skip
 
 
