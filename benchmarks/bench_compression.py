@@ -1,23 +1,31 @@
-"""Compression benchmark: the target-VMAF search vs a lazy fixed CRF vs an exhaustive-CRF oracle.
+"""Compression benchmark: what a miner is paid (issue 20) for the engine vs hindsight baselines.
 
-    python -m benchmarks.bench_compression [--codecs av1 hevc] [--clips real-240p-a ...]
+    python -m benchmarks.bench_compression [--media ../shared/media] [--codecs av1 hevc] [--seconds 10]
 
 For every clip of `--media` (trimmed to `--seconds`, re-encoded as a high-quality x264 input the
 way a validator would hand it out), every codec and every threshold (85/89/93):
-- search: `SearchingEngine` with the default settings (real run, wall-clock seconds);
-- fixed:  `FixedCrfEngine`'s CRF for the tier (the lazy miner);
-- oracle: every CRF at step `--oracle-step` on the full clip, refined to step 1 next to each
-  threshold's crossing, keeping the passing CRF with the best S_f (it knows the full clip).
-Each output is scored the validator's way: S_f from `scoring.compression.compression_score` on the
-harmonic mean over all frames (NEG model), plus the expectation over simulated 5-random-frame
-draws (E[S_f], P(fail)) and the steady-state multiplier of §6.5. `--margins` re-runs the search
-logic on the cached encodes for other safety margins (tuning). Encodes and VMAF results are cached
-in `--cache`, so re-runs only pay for what changed. Writes `benchmarks/out/compression.json`.
+- paid:      the engine's objective search (`objective=paid`: expected S_f x steady-state history
+             multiplier) through the engine's own decision code (`paid_plan`) on cached encodes;
+             s/task = the encode + VMAF seconds of the probes it made plus its own planning time
+             (`--real-engine` instead runs `SearchingEngine` end to end and times it);
+- search:    the previous single-round target-VMAF search (`objective=single_round`), replayed;
+- fixed:     `FixedCrfEngine`'s CRF for the tier (the lazy miner); fixed_tuned: the best table in
+             hindsight over these clips;
+- best_paid: per task in hindsight, the single CRF with the best paid figure among every CRF
+             encoded for that clip (sweep + engine probes), VMAF >= threshold and smaller than the input;
+- oracle:    per task in hindsight, the CRF with the best single-round S_f (the older baseline).
+Each output is scored the validator's way from its per-frame NEG VMAF: S_f on the all-frame
+harmonic mean, E[S_f] over simulated 5-random-frame draws and the paid figure (E[S_f] x
+steady-state multiplier, `services.compression.objective.estimate_paid`, rules from `ScoringConfig`
+and `scoring.history`; a different draw seed than the engine's). Encodes are cached in `--cache`
+(keyed by preset and encoder options). Writes `benchmarks/out/compression.json`; `--markdown`
+writes the REPORT.md section.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
@@ -27,8 +35,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.media import DEFAULT_MEDIA
-from scoring.compression import compression_score
 from scoring.config import ScoringConfig
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.probe import probe
@@ -36,13 +42,18 @@ from scoring.metrics.vmaf import vmaf_full
 from services.compression import CompressionFailed, CompressionSettings, SearchingEngine
 from services.compression.encoder import encode
 from services.compression.errors import Deadline
+from services.compression.objective import estimate_paid
+from services.compression.paid_plan import paid_plan
+from services.compression.paid_search import Sample
 from services.compression.policy import best_scoring_crf, crf_for_size
-from services.compression.quality import conservative_vmaf, harmonic_mean, sampled_harmonic_means
+from services.compression.quality import conservative_vmaf, harmonic_mean
 from services.compression.search import Probe, search_crf
 
-console = Console(width=150)
+console = Console(width=160)
 OUT = Path("benchmarks/out")
 DRAWS = 2000
+SEED = 7  # the engine estimates with seed 0: the benchmark judges on other draws
+STRATEGIES = ("paid", "best_paid", "search", "oracle", "fixed", "fixed_tuned")
 
 
 def prepare_input(src: Path, dst: Path, seconds: float, crf: int) -> Path:
@@ -60,22 +71,38 @@ def prepare_input(src: Path, dst: Path, seconds: float, crf: int) -> Path:
 
 
 class EncodeCache:
-    """(clip, codec, preset, crf) -> size, per-frame NEG VMAF, seconds. One JSON file per entry."""
+    """(clip, codec, preset, encoder options, crf) -> size, per-frame NEG VMAF, seconds (one JSON each)."""
 
     def __init__(self, root: Path, settings: CompressionSettings) -> None:
         self.root = root
         self.settings = settings
         root.mkdir(parents=True, exist_ok=True)
 
+    def tag(self, codec: str) -> str:
+        opts = self.settings.encoder_options(codec)
+        tag = f"p{self.settings.preset(codec)}"
+        if opts["params"] or opts["gop"] is not None:
+            tag += "-" + hashlib.sha1(f"{opts['params']}|{opts['gop']}".encode()).hexdigest()[:8]
+        return tag
+
+    def path(self, src: Path, codec: str, crf: int) -> Path:
+        return self.root / f"{src.stem}-{codec}-{self.tag(codec)}-crf{crf}.json"
+
+    def crfs(self, src: Path, codec: str) -> list[int]:
+        """Every CRF already encoded for this clip and codec (with these options)."""
+        stem = f"{src.stem}-{codec}-{self.tag(codec)}-crf"
+        return sorted(int(q.stem[len(stem):]) for q in self.root.glob(f"{stem}*.json") if q.stem[len(stem):].isdigit())
+
     def get(self, src: Path, codec: str, crf: int) -> dict:
-        preset = self.settings.preset(codec)
-        path = self.root / f"{src.stem}-{codec}-p{preset}-crf{crf}.json"
+        path = self.path(src, codec, crf)
         if path.exists():
             return json.loads(path.read_text())
+        s = self.settings
         with tempfile.TemporaryDirectory(prefix="bench-comp-") as tmp:
             out = Path(tmp) / "out.mp4"
-            enc_s = encode(src, out, codec, crf, preset=preset, threads=self.settings.threads, deadline=Deadline(None))
-            r = vmaf_full(src, out, model=self.settings.vmaf_model, threads=self.settings.threads)
+            enc_s = encode(src, out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=Deadline(None),
+                           **s.encoder_options(codec))  # fmt: skip
+            r = vmaf_full(src, out, model=s.vmaf_model, threads=s.threads)
             rec = {
                 "crf": crf, "size": out.stat().st_size, "encode_s": enc_s, "vmaf_s": r.elapsed_s,
                 "per_frame": [r.per_frame[i] for i in sorted(r.per_frame)],
@@ -85,68 +112,61 @@ class EncodeCache:
 
 
 def evaluate(per_frame: list[float], size: int, input_size: int, thr: float, cfg: ScoringConfig) -> dict:
-    """Validator-side view of one output: S_f on the all-frame HM, and over simulated 5-frame draws."""
-    c = size / input_size
-    hm = harmonic_mean(per_frame)
-    s_hm = compression_score(c, min(hm, 100.0), thr, cfg).s_f
-    h5 = sampled_harmonic_means(per_frame, n_sampled=5, draws=DRAWS, seed=7)
-    s5 = [compression_score(c, min(float(h), 100.0), thr, cfg).s_f for h in h5]
-    n = len(s5)
-    p_bonus = sum(s > cfg.compression_bonus_threshold for s in s5) / n
-    p_pen_f = sum(s < cfg.compression_penalty_f_threshold for s in s5) / n
-    p_pen_v = float((h5 < thr + cfg.vmaf_safety_margin).mean())
-    mult = (1 + cfg.max_bonus * p_bonus) * (1 - cfg.max_penalty_f * p_pen_f) * (1 - cfg.max_penalty_vmaf * p_pen_v)
+    """Validator-side view of one output: S_f on the all-frame HM, E[S_f] and the paid figure over
+    simulated 5-frame draws (steady-state multiplier of §6.5)."""
+    e = estimate_paid(per_frame, size, input_size, thr, cfg, draws=DRAWS, seed=SEED)
     return {
-        "C": round(c, 4), "vmaf_hm": round(hm, 3), "s_f": round(s_hm, 4),
-        "exp_s_f": round(sum(s5) / n, 4), "p_fail": round(float((h5 < thr).mean()), 4),
-        "p_vmaf_penalty": round(p_pen_v, 4), "steady_adjusted": round(sum(s5) / n * mult, 4),
+        "C": round(e.rate, 4), "vmaf_hm": round(e.vmaf_hm, 3), "s_f": round(e.s_f, 4),
+        "exp_s_f": round(e.exp_s_f, 4), "p_fail": round(e.p_fail, 4), "p_vmaf_penalty": round(e.p_penalty_vmaf, 4),
+        "p_bonus": round(e.p_bonus, 4), "multiplier": round(e.multiplier, 4), "paid": round(e.paid, 4),
     }  # fmt: skip
 
 
-def oracle_sweep(cache: EncodeCache, src: Path, codec: str, thresholds: list[float], step: int) -> list[dict]:
-    """CRFs at `step` from the first passing the top threshold up to the first failing the lowest."""
+def oracle_sweep(cache: EncodeCache, src: Path, codec: str, thresholds: list[float], step: int,
+                 cfg: ScoringConfig) -> list[dict]:  # fmt: skip
+    """CRFs at `step` from VMAF >= top threshold + the VMAF-penalty margin + 1 (the paid figure's
+    region) up to the first failing the lowest threshold; refined to step 1 next to every threshold
+    and every threshold + margin crossing."""
     lo, hi = cache.settings.crf_range(codec)
     top, bottom = max(thresholds), min(thresholds)
+    ceiling = min(top + cfg.vmaf_safety_margin + 1.0, 99.0)
+
+    def hm(c: int) -> float:
+        return harmonic_mean(recs[c]["per_frame"])
+
     crf = cache.settings.tier_crf(codec, top)
     recs = {crf: cache.get(src, codec, crf)}
-    while harmonic_mean(recs[crf]["per_frame"]) < top and crf - step >= lo:
+    while hm(crf) < ceiling and crf - step >= lo:
         crf -= step
         recs[crf] = cache.get(src, codec, crf)
     crf = max(recs)
-    while harmonic_mean(recs[crf]["per_frame"]) >= bottom - 0.5 and crf + step <= hi:
+    while hm(crf) >= bottom - 0.5 and crf + step <= hi:
         crf += step
         recs[crf] = cache.get(src, codec, crf)
-    for thr in thresholds:  # refine to step 1 next to the crossing
-        passing = [c for c in recs if harmonic_mean(recs[c]["per_frame"]) >= thr]
+    lines = sorted({t for thr in thresholds for t in (thr, thr + cfg.vmaf_safety_margin)})
+    for line in lines:  # refine to step 1 next to each crossing
+        passing = [c for c in recs if hm(c) >= line]
         if passing and max(passing) + 1 <= hi and max(passing) + 1 not in recs:
             recs[max(passing) + 1] = cache.get(src, codec, max(passing) + 1)
     return [recs[c] for c in sorted(recs)]
 
 
-def oracle_pick(recs: list[dict], input_size: int, thr: float, cfg: ScoringConfig) -> dict | None:
+def hindsight_pick(recs: list[dict], input_size: int, thr: float, cfg: ScoringConfig, key: str) -> dict | None:
+    """The CRF with the best `key` ("s_f" or "paid") among `recs`, VMAF >= thr, smaller than the input."""
     best = None
     for r in recs:
-        hm = harmonic_mean(r["per_frame"])
-        if hm < thr or r["size"] >= input_size:
+        if harmonic_mean(r["per_frame"]) < thr or r["size"] >= input_size:
             continue
-        s = compression_score(r["size"] / input_size, min(hm, 100.0), thr, cfg).s_f
-        if best is None or s > best[0]:
-            best = (s, r)
-    return None if best is None else best[1]
-
-
-def parse_variant(spec: str) -> dict:
-    """"hm:1.5" = all-frame HM + 1.5; "q0.05:0.5" = 5 % quantile of the 5-frame HM + 0.5;
-    a third field "top" = always the highest passing CRF (no S_f preference)."""
-    stat, margin, *rest = spec.split(":")
-    q = None if stat == "hm" else float(stat.removeprefix("q"))
-    return {"risk_quantile": q, "safety_margin": float(margin), "prefer_score": "top" not in rest}
+        e = evaluate(r["per_frame"], r["size"], input_size, thr, cfg)
+        if best is None or e[key] > best[0][key]:
+            best = (e, r)
+    return None if best is None else {"crf": best[1]["crf"]} | best[0]
 
 
 def simulate_search(
     cache: EncodeCache, src: Path, codec: str, thr: float, settings: CompressionSettings, input_size: int
 ) -> dict | None:
-    """The engine's whole-clip search replayed on cached encodes (to tune the reading and margin).
+    """The single-round target-VMAF search (objective=single_round) replayed on cached encodes.
 
     Same search, start, probe budget, S_f preference and step-up when the pick is not smaller
     than the input. None = the engine would report failure.
@@ -156,8 +176,11 @@ def simulate_search(
     def reading(r: dict) -> float:
         return conservative_vmaf(r["per_frame"], n_sampled=settings.validator_frames, quantile=settings.risk_quantile)
 
+    used: list[int] = []
+
     def measure(crf: int) -> tuple[float, int]:
         r = cache.get(src, codec, crf)
+        used.append(crf)
         return reading(r), r["size"]
 
     res = search_crf(
@@ -178,37 +201,101 @@ def simulate_search(
             return None
         crf = min(crf_for_size(seen, crf, rec["size"], 0.97 * input_size), hi)
         rec = cache.get(src, codec, crf)
+        used.append(crf)
         seen.append(Probe(crf, reading(rec), rec["size"]))
         if harmonic_mean(rec["per_frame"]) < thr:
             return None
-    return rec | {"probes": len(res.probes) + steps}
+    return rec | {"probes": len(res.probes) + steps, "seconds": _cost(cache, src, codec, used)}
+
+
+def _cost(cache: EncodeCache, src: Path, codec: str, crfs: list[int]) -> float:
+    """Encode + VMAF seconds the probes at `crfs` cost when they were measured (cache records)."""
+    return sum(cache.get(src, codec, c)["encode_s"] + cache.get(src, codec, c)["vmaf_s"] for c in set(crfs))
+
+
+def replay_paid(cache: EncodeCache, src: Path, codec: str, thr: float, settings: CompressionSettings,
+                cfg: ScoringConfig, input_size: int) -> dict | None:  # fmt: skip
+    """The engine's objective search (`paid_plan`, the engine's own code) on cached encodes."""
+    plan = paid_plan(settings, cfg, codec, thr, input_size)
+
+    spent = [0.0]
+
+    def measure(crf: int) -> Sample:
+        t = time.monotonic()
+        r = cache.get(src, codec, crf)
+        spent[0] += time.monotonic() - t
+        return Sample(crf, tuple(r["per_frame"]), r["size"])
+
+    t = time.monotonic()
+    res = plan.run(measure)
+    think = time.monotonic() - t - spent[0]  # the plan's own time (objective estimates), not the encodes
+    used = [x.crf for x in res.samples]
+    if res.best is None:
+        return None
+    rec = cache.get(src, codec, res.best.crf)
+    return rec | {"probes": len(used), "seconds": _cost(cache, src, codec, used) + think, "think_s": round(think, 2),
+                  "probed": used}  # fmt: skip
+
+
+def run_engine(settings: CompressionSettings, src: Path, codec: str, thr: float, input_size: int,
+               cfg: ScoringConfig) -> dict:  # fmt: skip
+    """`SearchingEngine` end to end (real encodes, wall clock)."""
+    with tempfile.TemporaryDirectory(prefix="bench-comp-") as tmp:
+        out = Path(tmp) / "out.mp4"
+        t = time.monotonic()
+        try:
+            o = SearchingEngine(settings, cfg).compress(src, out, codec=codec, vmaf_threshold=thr)
+        except CompressionFailed as exc:
+            console.log(f"engine failed: {exc}")
+            return failed() | {"seconds": round(time.monotonic() - t, 2), "error": str(exc)}
+        seconds = time.monotonic() - t
+        r = vmaf_full(src, out, model=settings.vmaf_model, threads=settings.threads)
+        per_frame = [r.per_frame[i] for i in sorted(r.per_frame)]
+    return {"crf": o.crf, "probes": len(o.probes), "seconds": round(seconds, 2), "fell_back": o.fell_back,
+            "real": True} | evaluate(per_frame, o.size_bytes, input_size, thr, cfg)  # fmt: skip
+
+
+def parse_kv(items: list[str]) -> dict[str, str]:
+    return dict(i.split("=", 1) for i in items)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (default ../shared/media)")
+    ap.add_argument("--media", type=Path, default=Path("../shared/media"), help="folder of .mp4 clips")
     ap.add_argument("--clips", nargs="*", default=None, help="clip stems (default: every .mp4)")
     ap.add_argument("--codecs", nargs="*", default=["av1", "hevc"])
     ap.add_argument("--thresholds", nargs="*", type=float, default=[85.0, 89.0, 93.0])
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--input-crf", type=int, default=18)
     ap.add_argument("--oracle-step", type=int, default=2)
     ap.add_argument("--preset", action="append", default=[], help="codec=preset override, e.g. hevc=fast")
-    ap.add_argument("--variants", nargs="*", default=[],
-                    help="readings+margins to replay on the cache: hm:1.5 (all-frame HM), q0.05:0.5 (quantile)")
-    ap.add_argument("--no-engine", action="store_true", help="skip the real engine runs (replay only)")
+    ap.add_argument("--params", action="append", default=[], help="codec=encoder params override, e.g. av1=tune=0")
+    ap.add_argument("--gop", action="append", default=[], help="codec=keyframe interval override, e.g. av1=999")
+    ap.add_argument("--real-engine", action="store_true", help="run SearchingEngine end to end (slow) for 'paid'")
     ap.add_argument("--cache", type=Path, default=OUT / "cache" / "compression")
     ap.add_argument("--out", type=Path, default=OUT / "compression.json")
+    ap.add_argument("--markdown", type=Path, default=None, help="also write the REPORT.md section here")
     ap.add_argument("--append", action="store_true",
                     help="merge into --out: other tasks and figures not re-measured now are kept")
+    ap.add_argument("--combine", nargs="*", type=Path, default=None,
+                    help="no runs: merge these result JSON files (e.g. one per codec) into --out / --markdown")
     args = ap.parse_args(argv)
+    if args.combine:
+        combine(args.combine, args.out, args.markdown)
+        return
 
-    presets = dict(CompressionSettings().presets)
-    presets.update(dict(p.split("=", 1) for p in args.preset))
-    settings = CompressionSettings(presets=presets)
+    base = CompressionSettings()
+    settings = base.model_copy(update={
+        "presets": base.presets | parse_kv(args.preset),
+        "encoder_params": base.encoder_params | parse_kv(args.params),
+        "gop": base.gop | {k: int(v) for k, v in parse_kv(args.gop).items()},
+    })  # fmt: skip
+    single = settings.model_copy(update={"objective": "single_round"})
     cfg = ScoringConfig()
     cache = EncodeCache(args.cache, settings)
     clips = sorted(p for p in args.media.glob("*.mp4") if args.clips is None or p.stem in args.clips)
+    if not clips:
+        raise SystemExit(f"no .mp4 clips in {args.media}")
     rows: list[dict] = []
     sources: dict[str, tuple[Path, int]] = {}
     for clip in clips:
@@ -218,8 +305,9 @@ def main(argv: list[str] | None = None) -> None:
         sources[clip.stem] = (src, info.size_bytes)
         for codec in args.codecs:
             t0 = time.monotonic()
-            sweep = oracle_sweep(cache, src, codec, args.thresholds, args.oracle_step)
-            console.log(f"{clip.stem} {codec}: oracle sweep {len(sweep)} CRFs in {time.monotonic() - t0:.0f} s")
+            sweep = oracle_sweep(cache, src, codec, args.thresholds, args.oracle_step, cfg)
+            console.log(f"{clip.stem} {codec}: sweep {len(sweep)} CRFs in {time.monotonic() - t0:.0f} s")
+            new_rows = []
             for thr in args.thresholds:
                 row: dict = {"clip": clip.stem, "codec": codec, "threshold": thr, "input_size": info.size_bytes,
                              "resolution": f"{info.width}x{info.height}", "frames": info.frame_count}  # fmt: skip
@@ -228,20 +316,35 @@ def main(argv: list[str] | None = None) -> None:
                 row["fixed"] = failed() if fr["size"] >= info.size_bytes else {
                     "crf": fixed_crf, "seconds": round(fr["encode_s"], 2)
                 } | evaluate(fr["per_frame"], fr["size"], info.size_bytes, thr, cfg)
-                orc = oracle_pick(sweep, info.size_bytes, thr, cfg)
-                row["oracle"] = failed() if orc is None else {"crf": orc["crf"]} | evaluate(
-                    orc["per_frame"], orc["size"], info.size_bytes, thr, cfg
-                )
-                if not args.no_engine:
-                    row["search"] = run_engine(settings, src, codec, thr, info.size_bytes, cfg)
-                for spec in args.variants:
-                    variant = settings.model_copy(update=parse_variant(spec))
-                    sim = simulate_search(cache, src, codec, thr, variant, info.size_bytes)
-                    row[f"replay_{spec}"] = failed() if sim is None else {
-                        "crf": sim["crf"], "probes": sim["probes"]
-                    } | evaluate(sim["per_frame"], sim["size"], info.size_bytes, thr, cfg)
+                if args.real_engine:
+                    row["paid"] = run_engine(settings, src, codec, thr, info.size_bytes, cfg)
+                else:
+                    rp = replay_paid(cache, src, codec, thr, settings, cfg, info.size_bytes)
+                    row["paid"] = failed() if rp is None else {
+                        k: rp[k] for k in ("crf", "probes", "seconds", "think_s", "probed")
+                    } | evaluate(rp["per_frame"], rp["size"], info.size_bytes, thr, cfg)
+                sim = simulate_search(cache, src, codec, thr, single, info.size_bytes)
+                row["search"] = failed() if sim is None else {
+                    "crf": sim["crf"], "probes": sim["probes"], "seconds": round(sim["seconds"], 2)
+                } | evaluate(sim["per_frame"], sim["size"], info.size_bytes, thr, cfg)
+                new_rows.append(row)
+            # hindsight baselines over every CRF encoded for this clip (sweep + engine probes)
+            every = [cache.get(src, codec, c) for c in cache.crfs(src, codec)]
+            for row in new_rows:
+                for name, key in (("best_paid", "paid"), ("oracle", "s_f")):
+                    pick = hindsight_pick(every, info.size_bytes, row["threshold"], cfg, key)
+                    row[name] = failed() if pick is None else pick
                 rows.append(row)
                 console.log(_row_line(row))
+            write_results(args, settings, rows, sources, cache, cfg, final=False)  # partial results survive a stop
+    write_results(args, settings, rows, sources, cache, cfg, final=True)
+
+
+def write_results(args: argparse.Namespace, settings: CompressionSettings, rows: list[dict],
+                  sources: dict[str, tuple[Path, int]], cache: EncodeCache, cfg: ScoringConfig, *, final: bool
+                  ) -> None:  # fmt: skip
+    """JSON (+ markdown) of the tasks measured so far; the summary table too when `final`."""
+    rows = [dict(r) for r in rows]
     add_tuned_fixed(rows, sources, cache, cfg)
     if args.append and args.out.exists():  # merge per task: new figures win, older ones are kept
         merged = {(r["clip"], r["codec"], r["threshold"]): r for r in json.loads(args.out.read_text())["rows"]}
@@ -250,30 +353,48 @@ def main(argv: list[str] | None = None) -> None:
             merged[key] = merged.get(key, {}) | r
         rows = list(merged.values())
     summary = summarise(rows)
+    data = {"settings": settings.model_dump(mode="json"), "input_crf": args.input_crf, "seconds": args.seconds,
+            "oracle_step": args.oracle_step, "real_engine": args.real_engine, "complete": final,
+            "tasks": sorted({f"{r['clip']}/{r['codec']}" for r in rows}),
+            "clips": sorted({r["clip"] for r in rows}), "summary": summary, "rows": rows}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"settings": settings.model_dump(mode="json"), "input_crf": args.input_crf,
-                                    "seconds": args.seconds, "oracle_step": args.oracle_step,
-                                    "summary": summary, "rows": rows}, indent=1))  # fmt: skip
-    show(summary)
-    console.print(f"wrote {args.out}")
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(args.out)
+    if args.markdown is not None:
+        args.markdown.write_text("\n".join(render_markdown(data)) + "\n")
+    if final:
+        show(summary)
+        console.print(f"wrote {args.out}")
+
+
+def combine(paths: list[Path], out: Path, markdown: Path | None) -> None:
+    """Merge result files measured separately (same settings expected) into one result and report."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    rows = [r for d in parts for r in d["rows"]]
+    data = parts[0] | {
+        "complete": all(d.get("complete", True) for d in parts),
+        "tasks": sorted({t for d in parts for t in d.get("tasks", [])}),
+        "clips": sorted({r["clip"] for r in rows}), "summary": summarise(rows), "rows": rows,
+        "combined_from": [str(p) for p in paths],
+    }  # fmt: skip
+    out.write_text(json.dumps(data, indent=1))
+    if markdown is not None:
+        markdown.write_text("\n".join(render_markdown(data)) + "\n")
+    show(data["summary"])
 
 
 def add_tuned_fixed(rows: list[dict], sources: dict[str, tuple[Path, int]], cache: EncodeCache,
                     cfg: ScoringConfig) -> None:  # fmt: skip
-    """The strongest lazy miner: per codec and tier the one CRF with the best mean E[S_f] over these very
-    clips (chosen in hindsight among CRFs already encoded for every clip). Added as row["fixed_tuned"]."""
+    """The strongest lazy miner: per codec and tier the one CRF with the best mean paid figure over these
+    very clips (chosen in hindsight among CRFs already encoded for every clip). Added as row["fixed_tuned"]."""
     for codec in sorted({r["codec"] for r in rows}):
-        stems = sorted({r["clip"] for r in rows if r["codec"] == codec})
-        per_clip = {
-            stem: {
-                int(p.stem.rsplit("crf", 1)[1])
-                for p in cache.root.glob(f"{sources[stem][0].stem}-{codec}-p{cache.settings.preset(codec)}-crf*.json")
-            }
-            for stem in stems
-        }
-        common = sorted(set.intersection(*per_clip.values())) if per_clip else []
+        stems = sorted({r["clip"] for r in rows if r["codec"] == codec and r["clip"] in sources})
+        if not stems:
+            continue
+        common = sorted(set.intersection(*(set(cache.crfs(sources[stem][0], codec)) for stem in stems)))
         for thr in sorted({r["threshold"] for r in rows if r["codec"] == codec}):
-            sel = [r for r in rows if r["codec"] == codec and r["threshold"] == thr]
+            sel = [r for r in rows if r["codec"] == codec and r["threshold"] == thr and r["clip"] in sources]
             best: tuple[float, int, dict] | None = None
             for crf in common:
                 evals = {}
@@ -283,7 +404,7 @@ def add_tuned_fixed(rows: list[dict], sources: dict[str, tuple[Path, int]], cach
                     evals[r["clip"]] = failed() if rec["size"] >= size else {"crf": crf} | evaluate(
                         rec["per_frame"], rec["size"], size, thr, cfg
                     )
-                mean_e = statistics.fmean(e["exp_s_f"] for e in evals.values())
+                mean_e = statistics.fmean(e["paid"] for e in evals.values())
                 if best is None or mean_e > best[0]:
                     best = (mean_e, crf, evals)
             if best is not None:
@@ -291,44 +412,27 @@ def add_tuned_fixed(rows: list[dict], sources: dict[str, tuple[Path, int]], cach
                     r["fixed_tuned"] = best[2][r["clip"]]
 
 
-def run_engine(settings: CompressionSettings, src: Path, codec: str, thr: float, input_size: int,
-               cfg: ScoringConfig) -> dict:  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="bench-comp-") as tmp:
-        out = Path(tmp) / "out.mp4"
-        t = time.monotonic()
-        try:
-            o = SearchingEngine(settings).compress(src, out, codec=codec, vmaf_threshold=thr)
-        except CompressionFailed as exc:
-            console.log(f"search failed: {exc}")
-            return failed() | {"seconds": round(time.monotonic() - t, 2), "error": str(exc)}
-        seconds = time.monotonic() - t
-        r = vmaf_full(src, out, model=settings.vmaf_model, threads=settings.threads)
-        per_frame = [r.per_frame[i] for i in sorted(r.per_frame)]
-    return {"crf": o.crf, "probes": len(o.probes), "seconds": round(seconds, 2), "fell_back": o.fell_back} | evaluate(
-        per_frame, o.size_bytes, input_size, thr, cfg
-    )
-
-
 def failed() -> dict:
     """A task answered with an error: scores 0 (counted as a failure, not as below-threshold VMAF)."""
     return {"crf": None, "C": 1.0, "vmaf_hm": None, "s_f": 0.0, "exp_s_f": 0.0, "p_fail": 1.0,
-            "p_vmaf_penalty": 1.0, "steady_adjusted": 0.0, "failed": True}  # fmt: skip
+            "p_vmaf_penalty": 1.0, "p_bonus": 0.0, "multiplier": 0.0, "paid": 0.0, "failed": True}  # fmt: skip
 
 
 def _row_line(row: dict) -> str:
     parts = [f"{row['clip']} {row['codec']} {row['threshold']:g}"]
-    for k in ("fixed", "search", "oracle"):
+    for k in ("paid", "best_paid", "search", "fixed"):
         v = row.get(k)
         if v and v.get("failed"):
             parts.append(f"{k}: failed")
         elif v:
-            parts.append(f"{k}: CRF {v['crf']} VMAF {v['vmaf_hm']:.2f} C {v['C']:.3f} S_f {v['s_f']:.3f}")
+            parts.append(f"{k}: CRF {v['crf']} VMAF {v['vmaf_hm']:.2f} C {v['C']:.3f} S_f {v['s_f']:.3f} "
+                         f"paid {v['paid']:.3f}")  # fmt: skip
     return " | ".join(parts)
 
 
 def summarise(rows: list[dict]) -> dict:
     """Mean figures per strategy (all rows, and per codec)."""
-    keys = sorted({k for r in rows for k in r if k in ("fixed", "fixed_tuned", "search", "oracle") or k.startswith("replay_")})
+    keys = [k for k in STRATEGIES if any(k in r for r in rows)]
     out: dict = {}
     for codec in sorted({r["codec"] for r in rows}) + ["all"]:
         sel = [r for r in rows if codec == "all" or r["codec"] == codec]
@@ -340,31 +444,69 @@ def summarise(rows: list[dict]) -> dict:
                 continue
             out[codec][k] = {
                 "n": len(vals),
+                "mean_paid": round(statistics.fmean(v["paid"] for v in vals), 4),
                 "mean_s_f": round(statistics.fmean(v["s_f"] for v in vals), 4),
                 "mean_exp_s_f": round(statistics.fmean(v["exp_s_f"] for v in vals), 4),
-                "mean_steady_adjusted": round(statistics.fmean(v["steady_adjusted"] for v in vals), 4),
                 "below_threshold": sum(v["vmaf_hm"] is not None and v["vmaf_hm"] < r["threshold"] for v, r in pairs),
                 "failed": sum(bool(v.get("failed")) for v in vals),
                 "mean_p_fail": round(statistics.fmean(v["p_fail"] for v in vals), 4),
+                "mean_p_vmaf_penalty": round(statistics.fmean(v["p_vmaf_penalty"] for v in vals), 4),
                 "mean_C": round(statistics.fmean(v["C"] for v in vals), 4),
-                "mean_seconds": round(statistics.fmean(v.get("seconds", 0.0) for v in vals), 2),
+                "mean_seconds": round(statistics.fmean(v.get("seconds", 0.0) or 0.0 for v in vals), 2),
                 "mean_probes": round(statistics.fmean(v.get("probes", 0) or 0 for v in vals), 2),
             }
     return out
 
 
+LABELS = {
+    "paid": "engine (objective = paid)",
+    "best_paid": "best single CRF per task for the paid figure (hindsight)",
+    "search": "previous search (objective = single round)",
+    "oracle": "best single CRF per task for S_f (hindsight)",
+    "fixed": "fixed CRF per tier (lazy miner)",
+    "fixed_tuned": "best fixed table over these clips (hindsight)",
+}
+
+
 def show(summary: dict) -> None:
     for codec, per in summary.items():
         t = Table(title=f"compression benchmark — {codec}")
-        for col in ("strategy", "n", "mean S_f", "E[S_f] 5-frame", "steady adj.", "below thr", "failed", "mean C",
-                    "s/task"):
+        for col in ("strategy", "n", "paid figure", "mean S_f", "E[S_f] 5-frame", "P(VMAF pen.)", "misses",
+                    "failures", "mean C", "probes", "s/task"):
             t.add_column(col)
         for k, v in per.items():
-            t.add_row(k, str(v["n"]), f"{v['mean_s_f']:.4f}", f"{v['mean_exp_s_f']:.4f}",
-                      f"{v['mean_steady_adjusted']:.4f}", str(v["below_threshold"]), str(v["failed"]),
-                      f"{v['mean_C']:.3f}",
-                      f"{v['mean_seconds']:.1f}")  # fmt: skip
+            t.add_row(k, str(v["n"]), f"{v['mean_paid']:.4f}", f"{v['mean_s_f']:.4f}", f"{v['mean_exp_s_f']:.4f}",
+                      f"{v['mean_p_vmaf_penalty']:.2f}", str(v["below_threshold"]), str(v["failed"]),
+                      f"{v['mean_C']:.3f}", f"{v['mean_probes']:.1f}", f"{v['mean_seconds']:.1f}")  # fmt: skip
         console.print(t)
+
+
+def render_markdown(d: dict) -> list[str]:
+    """The REPORT.md section: per codec, the paid figure first, then the single-round figures."""
+    s = d.get("settings", {})
+    how = ("`SearchingEngine` end to end, wall clock" if d.get("real_engine") else
+           "the engine's own decision code on cached encodes; s/task = encode + VMAF seconds of the probes it made "
+           "+ its planning time")  # fmt: skip
+    lines = [
+        f"What a miner is paid (E[S_f] over simulated 5-frame validator draws x the steady-state §6.5 multiplier) "
+        f"per strategy; means over clip x threshold tasks ({d.get('seconds'):g} s clips; clip/codec pairs measured: "
+        f"{', '.join(d.get('tasks', d.get('clips', [])))}{'' if d.get('complete', True) else ' — PARTIAL run'}). "
+        f"Engine: {how}. Misses = all-frame VMAF below the threshold; failures = no answer (scores 0). "
+        f"Encoders: presets {s.get('presets')}, params {s.get('encoder_params')}, keyframe interval {s.get('gop')}.",
+        "",
+    ]
+    for codec, per in d.get("summary", {}).items():
+        rows = [[LABELS.get(k, k), v.get("n"), f"**{v['mean_paid']:.3f}**" if k == "paid" else f"{v['mean_paid']:.3f}",
+                 f"{v['mean_s_f']:.3f}", f"{v['mean_exp_s_f']:.3f}", f"{v['mean_p_vmaf_penalty']:.2f}",
+                 v.get("below_threshold"), v.get("failed"), f"{v['mean_C']:.3f}",
+                 f"{v['mean_probes']:.1f}" if k in ("paid", "search") else "",
+                 f"{v['mean_seconds']:.1f}" if k in ("paid", "search") else ""]
+                for k, v in per.items()]  # fmt: skip
+        header = ["strategy", "n", "paid figure", "mean S_f", "E[S_f] 5 frames", "P(VMAF penalty)", "misses",
+                  "failures", "mean C", "probes", "s/task"]  # fmt: skip
+        lines += [f"**{codec}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows] + [""]
+    return lines
 
 
 if __name__ == "__main__":

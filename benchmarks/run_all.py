@@ -49,7 +49,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "vmaf": ["--runs", "3"],
     "pieapp": ["--size", "540p", "--chunks", "64", "256", "--runs", "3"],
     "compression": ["--clips", "{clip}", "{clip_b}", "--codecs", "hevc", "av1", "--thresholds", "85", "89", "93", "--seconds", "3",
-                    "--oracle-step", "4", "--media", "{media}", "--cache", "{out}/cache/compression"],
+                    "--oracle-step", "4", "--media", "{media}", "--cache", "{out}/cache/compression"],  # full: 10 s, all clips
     "upscaling": ["--clips", "{clip}", "--scales", "2", "--frames", "8", "--speed-source", "{speed_clip}",
                   "--speed-frames", "12", "--speed-frames-model", "1", "--speed-runs", "3", "--media", "{media}"],
     "transport": ["--runs", "3", "--requests", "150", "--concurrent-requests", "200"],
@@ -211,29 +211,9 @@ def render_pieapp(d: dict) -> list[str]:
 
 
 def render_compression(d: dict) -> list[str]:
-    lines = [f"Target-VMAF search vs the lazy fixed-CRF miner (baseline) vs an exhaustive-CRF oracle; means over "
-             f"the clip x codec x threshold cases ({d.get('seconds')} s clips).", ""]  # fmt: skip
-    for codec, per in d.get("summary", {}).items():
-        base = per.get("fixed", {})
-        rows = [[k, v.get("n"), _f(v.get("mean_s_f"), 3), _ratio(v.get("mean_s_f"), base.get("mean_s_f")),
-                 _f(v.get("mean_exp_s_f"), 3), _f(v.get("mean_C"), 3), v.get("below_threshold"), v.get("failed"),
-                 v.get("mean_seconds")]
-                for k, v in per.items() if k in ("search", "fixed", "fixed_tuned", "oracle")]  # fmt: skip
-        lines += [f"**{codec}**", ""] + _table(
-            [
-                "strategy",
-                "n",
-                "mean S_f",
-                "vs fixed",
-                "E[S_f] 5 frames",
-                "mean C",
-                "below thr",
-                "failed",
-                "mean s",
-            ],
-            rows,
-        )
-    return lines
+    from benchmarks.bench_compression import render_markdown  # one renderer for the bench and this report
+
+    return render_markdown(d)
 
 
 def render_upscaling(d: dict) -> list[str]:

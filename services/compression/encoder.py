@@ -16,28 +16,40 @@ from .errors import CompressionFailed, Deadline, DeadlineExceeded
 from .settings import CRF_LIMITS, ENCODERS
 
 
-def codec_args(codec: str, crf: int, *, preset: str, threads: int) -> list[str]:
-    """Encoder arguments (`-c:v ...`) for one codec at one CRF."""
+def codec_args(codec: str, crf: int, *, preset: str, threads: int, params: str = "", gop: int | None = None) -> list[str]:
+    """Encoder arguments (`-c:v ...`) for one codec at one CRF.
+
+    `params` = extra encoder parameters (`key=value:key=value`, appended to `-svtav1-params` /
+    `-x265-params`; for h264 to `-x264-params`); `gop` = keyframe interval in frames (`-g`).
+    """
     if codec not in ENCODERS:
         raise ValueError(f"unsupported codec {codec!r} (supported: {', '.join(ENCODERS)})")
     lo, hi = CRF_LIMITS[codec]
     if not lo <= crf <= hi:
         raise ValueError(f"CRF {crf} outside {lo}..{hi} for {codec}")
+    if params and any(c.isspace() for c in params):
+        raise ValueError(f"encoder params must be key=value pairs joined by ':' without spaces, got {params!r}")
+    extra = f":{params}" if params else ""
+    g = ["-g", str(gop)] if gop is not None else []
     if codec == "av1":
         return [
-            "-c:v", "libsvtav1", "-preset", str(preset), "-crf", str(crf),
-            "-svtav1-params", f"lp={threads}",
+            "-c:v", "libsvtav1", "-preset", str(preset), "-crf", str(crf), *g,
+            "-svtav1-params", f"lp={threads}{extra}",
         ]  # fmt: skip
     if codec == "hevc":
         return [
-            "-c:v", "libx265", "-preset", preset, "-crf", str(crf),
-            "-x265-params", f"pools={threads}:frame-threads={min(threads, 4)}:log-level=error",
+            "-c:v", "libx265", "-preset", preset, "-crf", str(crf), *g,
+            "-x265-params", f"pools={threads}:frame-threads={min(threads, 4)}:log-level=error{extra}",
             "-tag:v", "hvc1",
         ]  # fmt: skip
-    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-threads", str(threads)]
+    x264 = ["-x264-params", params] if params else []
+    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), *g, *x264, "-threads", str(threads)]
 
 
-def encode_args(source: Path, output: Path, codec: str, crf: int, *, preset: str, threads: int) -> list[str]:
+def encode_args(
+    source: Path, output: Path, codec: str, crf: int, *, preset: str, threads: int, params: str = "",
+    gop: int | None = None,
+) -> list[str]:
     """Full ffmpeg argument list (without the binary) encoding `source` into `output` (.mp4)."""
     return [
         "-loglevel", "error",
@@ -46,7 +58,7 @@ def encode_args(source: Path, output: Path, codec: str, crf: int, *, preset: str
         "-fps_mode", "passthrough",
         "-vf", "setsar=1",
         "-pix_fmt", "yuv420p",
-        *codec_args(codec, crf, preset=preset, threads=threads),
+        *codec_args(codec, crf, preset=preset, threads=threads, params=params, gop=gop),
         "-movflags", "+faststart",
         "-f", "mp4",
         str(output),
@@ -63,6 +75,8 @@ def encode(
     threads: int,
     deadline: Deadline,
     cap_s: float = 3600.0,
+    params: str = "",
+    gop: int | None = None,
 ) -> float:
     """Encode `source` into `output`; return the seconds it took.
 
@@ -72,7 +86,8 @@ def encode(
     timeout = deadline.timeout(f"encoding {codec} CRF {crf}", cap_s)
     started = time.monotonic()
     try:
-        run_ffmpeg(encode_args(source, output, codec, crf, preset=preset, threads=threads), timeout_s=timeout)
+        args = encode_args(source, output, codec, crf, preset=preset, threads=threads, params=params, gop=gop)
+        run_ffmpeg(args, timeout_s=timeout)
     except FfmpegError as exc:
         output.unlink(missing_ok=True)
         if deadline.remaining() <= 0.5:

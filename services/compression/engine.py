@@ -24,9 +24,11 @@ from scoring.media.probe import ProbeError, ProbeInfo, probe
 
 from .encoder import encode
 from .errors import CompressionFailed, Deadline
+from .paid_plan import paid_plan
+from .paid_search import Sample
 from .policy import best_scoring_crf, crf_for_size, fallback_crf
 from .probing import ClipMeasurer, Measured, VmafMeter, cut_reference, plan_samples
-from .search import Probe, search_crf
+from .search import Probe, SearchResult, _slope, search_crf
 from .settings import ENCODERS, CompressionSettings
 
 Progress = Callable[[str], None]
@@ -149,7 +151,10 @@ class FixedCrfEngine:
         try:
             out = task.dir / "final.mp4"
             task.say(f"fixed: {codec} CRF {crf} for threshold {vmaf_threshold:g}")
-            encode(Path(input_path), out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline)
+            encode(
+                Path(input_path), out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline,
+                **s.encoder_options(codec),
+            )
             size = out.stat().st_size
             if size >= info.size_bytes:
                 raise CompressionFailed(f"CRF {crf} output ({size} B) is not smaller than the input ({info.size_bytes} B)")
@@ -161,6 +166,10 @@ class FixedCrfEngine:
             )  # fmt: skip
         finally:
             task.close()
+
+
+def _slope_of(probes: list[Probe], default: float) -> float:
+    return _slope(sorted(probes), default)
 
 
 def measurer_probes(measurer: ClipMeasurer) -> list[Probe]:
@@ -224,6 +233,9 @@ class SearchingEngine:
             final_cost = 0.0 if ranges is None else cost * scale
             return not measurer.results or task.deadline.allows(1.2 * cost + final_cost + 1.0)
 
+        if s.objective == "paid":
+            crf, probes, fell_back, slope = self._search_paid(task, measurer, codec, thr, info, ranges is None)
+            return self._answer(task, src, dst, info, codec, crf, measurer, thr, slope, probes, fell_back)
         task.say(f"searching {codec} CRF {lo}..{hi} for VMAF >= {target:.2f} (threshold {thr:g})")
         result = search_crf(
             measurer, target=target, lo=lo, hi=hi, start=s.tier_crf(codec, thr),
@@ -256,14 +268,66 @@ class SearchingEngine:
             fell_back = True
             task.say(f"no passing probe before {result.stop_reason}: falling back to CRF {crf}")
 
+        return self._answer(task, src, dst, info, codec, crf, measurer, thr, slope, result.probes, fell_back)
+
+    def _answer(
+        self, task: _Task, src: Path, dst: Path, info: ProbeInfo, codec: str, crf: int, measurer: ClipMeasurer,
+        thr: float, slope: float, probes: list[Probe], fell_back: bool,
+    ) -> CompressionOutcome:  # fmt: skip
+        lo, hi = self.settings.crf_range(codec)
         final = self._final(task, src, info, codec, crf, measurer, thr, slope, lo, hi)
         _publish(final.path, dst)  # type: ignore[arg-type]
         verified = final.vmaf is not None
         return CompressionOutcome(
             engine=self.name, codec=codec, crf=final.crf, vmaf=final.vmaf, vmaf_harmonic_mean=final.hm,
-            size_bytes=final.size, input_size_bytes=info.size_bytes, probes=result.probes,
+            size_bytes=final.size, input_size_bytes=info.size_bytes, probes=probes,
             seconds=task.elapsed(), fell_back=fell_back or final.stepped, verified=verified,
         )  # fmt: skip
+
+    def _search_paid(
+        self, task: _Task, measurer: ClipMeasurer, codec: str, thr: float, info: ProbeInfo, whole_clip: bool
+    ) -> tuple[int, list[Probe], bool, float]:
+        """Objective search (what the miner is paid); returns (CRF, probes, fell back, VMAF slope)."""
+        s = self.settings
+        lo, hi = s.crf_range(codec)
+        plan = paid_plan(s, self.scoring, codec, thr, info.size_bytes)
+        task.say(
+            f"searching {codec} CRF {lo}..{hi} for the best paid figure (threshold {thr:g}, "
+            f"VMAF-penalty line {thr + self.scoring.vmaf_safety_margin:g}) from CRF {plan.start}"
+        )
+
+        def measure(crf: int) -> Sample:
+            m = measurer.measure(crf)
+            return Sample(crf, m.per_frame, m.size_bytes)
+
+        def should_continue() -> bool:
+            cost = measurer.last_cost()
+            final_cost = 0.0 if whole_clip else cost * measurer.size_scale
+            return task.deadline.allows(1.2 * cost + final_cost + 1.0)
+
+        result = plan.run(measure, should_continue)
+        probes = measurer_probes(measurer)
+        order = [Probe(x.crf, measurer.results[x.crf].vmaf, x.size_bytes) for x in result.samples]
+        slope = _slope_of(order, s.slope_prior.get(codec, 1.0))
+        task.say(
+            f"paid search stopped ({result.stop_reason}) after {len(order)} probes: "
+            + ", ".join(f"CRF {c}={v:.3f}" for c, v in result.values.items())
+        )
+        if result.best is not None:
+            return result.best.crf, order, False, slope
+        low = min(probes, key=lambda p: p.crf)
+        if result.stop_reason == "never_feasible" and low.crf <= lo:
+            if whole_clip and measurer.results[lo].harmonic_mean < thr:
+                raise CompressionFailed(
+                    f"VMAF {thr:g} is out of reach for {codec}: even CRF {lo} gives "
+                    f"{measurer.results[lo].harmonic_mean:.2f}"
+                )
+            return lo, order, False, slope
+        fake = SearchResult(target=thr + s.safety_margin, best=None, lowest_failing=low, probes=order,
+                            stop_reason=result.stop_reason)  # fmt: skip
+        crf = fallback_crf(fake, conservative=s.conservative_crf.get(codec, lo), lo=lo, slope=slope)
+        task.say(f"no feasible probe before {result.stop_reason}: falling back to CRF {crf}")
+        return crf, order, True, slope
 
     def _final(
         self,
@@ -327,7 +391,10 @@ class SearchingEngine:
             return _Final(crf, probed.path, probed.size_bytes, probed.vmaf, probed.harmonic_mean)
         out = task.dir / f"final_crf{crf}.mp4"
         task.say(f"final encode at {codec} CRF {crf}")
-        enc_s = encode(src, out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline)
+        enc_s = encode(
+            src, out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline,
+            **s.encoder_options(codec),
+        )
         size = out.stat().st_size
         vmaf = hm = None
         # the full-clip VMAF costs about what the probes' VMAF cost relative to their encodes

@@ -75,6 +75,7 @@ class Measured(BaseModel):
     frames: int
     encode_s: float
     vmaf_s: float
+    per_frame: tuple[float, ...] = ()  # VMAF of every frame, in order
 
 
 class VmafMeter:
@@ -83,6 +84,7 @@ class VmafMeter:
     def __init__(self, settings: CompressionSettings, deadline: Deadline) -> None:
         self.settings = settings
         self.deadline = deadline
+        self.last_scores: list[float] = []
 
     def score(self, reference: Path, distorted: Path) -> tuple[float, float, int, float]:
         """(conservative VMAF, harmonic mean over all frames, frames, seconds)."""
@@ -105,6 +107,7 @@ class VmafMeter:
         scores = [result.per_frame[i] for i in sorted(result.per_frame)]
         if not scores:
             raise CompressionFailed("VMAF measurement returned no frames")
+        self.last_scores = scores
         cons = conservative_vmaf(scores, n_sampled=s.validator_frames, quantile=s.risk_quantile)
         return cons, harmonic_mean(scores), len(scores), time.monotonic() - started
 
@@ -141,8 +144,8 @@ class ClipMeasurer:
         out = self.work_dir / f"probe_{self.codec}_crf{crf}.mp4"
         s = self.settings
         enc_s = encode(
-            self.reference, out, self.codec, crf,
-            preset=s.preset(self.codec), threads=s.threads, deadline=self.deadline,
+            self.reference, out, self.codec, crf, preset=s.preset(self.codec), threads=s.threads,
+            deadline=self.deadline, **s.encoder_options(self.codec),
         )  # fmt: skip
         try:
             cons, hm, frames, vmaf_s = self.meter.score(self.reference, out)
@@ -161,6 +164,7 @@ class ClipMeasurer:
             frames=frames,
             encode_s=enc_s,
             vmaf_s=vmaf_s,
+            per_frame=tuple(self.meter.last_scores),
         )
         self.results[crf] = m
         logger.debug(

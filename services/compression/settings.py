@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,9 +39,43 @@ class CompressionSettings(BaseModel):
         description="Probe on the whole clip when the samples would cover at least this fraction of it "
         "(the best probe then is the final file, no re-encode).",
     )
+    objective: Literal["paid", "single_round"] = Field(
+        "paid",
+        description="What the search maximises: 'paid' = expected S_f x steady-state history multiplier "
+        "(SPEC 6.5, what a miner is paid); 'single_round' = the older target-VMAF search for the best "
+        "single-round S_f (kept for comparison).",
+    )
+    paid_max_probes: int = Field(
+        8, ge=1, le=30, description="Most probe encodes per task with objective=paid (the deadline may stop sooner)."
+    )
+    paid_draws: int = Field(
+        1000, ge=100, le=20000, description="Simulated validator frame draws per objective estimate (objective=paid)."
+    )
+    paid_min_gain: float = Field(
+        0.002, ge=0.0, le=0.1, description="objective=paid: stop when no CRF is predicted to beat the best probe by this."
+    )
+    paid_explore: float = Field(
+        0.15,
+        ge=0.0,
+        le=2.0,
+        description="objective=paid: optimism of the probe planner, VMAF points per CRF of distance from the "
+        "nearest probe (0 = trust the interpolation; more = more probes near the cliffs).",
+    )
+    encoder_params: dict[str, str] = Field(
+        default_factory=lambda: {"av1": "", "hevc": "psy-rd=0:aq-mode=0", "h264": ""},
+        description="Extra encoder parameters per codec (key=value:key=value, appended to -svtav1-params / "
+        "-x265-params / -x264-params). x265 psy-rd=0:aq-mode=0: ~2-3 % smaller at equal VMAF than x265's "
+        "psycho-visual defaults (VMAF does not reward them); SVT-AV1 tune=0 and film-grain=8 measured worse.",
+    )
+    gop: dict[str, int] = Field(
+        default_factory=lambda: {"av1": 999},
+        description="Keyframe interval in frames per codec (-g); absent = encoder default. AV1 999: one "
+        "keyframe per task clip (SVT-AV1's default puts one every few seconds; ~3 % smaller at equal VMAF).",
+    )
     presets: dict[str, str] = Field(
-        default_factory=lambda: {"av1": "8", "hevc": "medium", "h264": "medium"},
-        description="Encoder preset per codec (SVT-AV1 0-13, x265/x264 names).",
+        default_factory=lambda: {"av1": "6", "hevc": "medium", "h264": "medium"},
+        description="Encoder preset per codec (SVT-AV1 0-13, x265/x264 names). SVT-AV1 6: about 6 % smaller "
+        "than 8 at equal VMAF for ~1.5x the encode time (benchmarks/REPORT.md); x265 slow: ~4.5x medium's time.",
     )
     threads: int = Field(2, ge=1, le=256, description="Encoder and VMAF threads.")
     vmaf_model: str = Field("vmaf_v0.6.1neg", description="libvmaf model the validator scores compression with.")
@@ -95,7 +129,14 @@ class CompressionSettings(BaseModel):
             lim_lo, lim_hi = CRF_LIMITS[codec]
             if not lim_lo <= lo <= hi <= lim_hi:
                 raise ValueError(f"crf_ranges[{codec}]=({lo}, {hi}) outside {lim_lo}..{lim_hi} or reversed")
-        for name, table in (("presets", self.presets), ("conservative_crf", self.conservative_crf)):
+        for codec, params in self.encoder_params.items():
+            if any(ch.isspace() for ch in params):
+                raise ValueError(f"encoder_params[{codec}] must not contain spaces: {params!r}")
+        for codec, gop in self.gop.items():
+            if gop < 1:
+                raise ValueError(f"gop[{codec}]={gop} must be >= 1")
+        for name, table in (("presets", self.presets), ("conservative_crf", self.conservative_crf),
+                            ("encoder_params", self.encoder_params), ("gop", self.gop)):  # fmt: skip
             for codec in table:
                 if codec not in ENCODERS:
                     raise ValueError(f"{name}: unknown codec {codec!r}")
@@ -113,6 +154,11 @@ class CompressionSettings(BaseModel):
 
     def preset(self, codec: str) -> str:
         return self.presets.get(_known(codec), {"av1": "8"}.get(codec, "medium"))
+
+    def encoder_options(self, codec: str) -> dict[str, Any]:
+        """`params` and `gop` keyword arguments of `encoder.encode` for this codec."""
+        _known(codec)
+        return {"params": self.encoder_params.get(codec, ""), "gop": self.gop.get(codec)}
 
     def tier_crf(self, codec: str, vmaf_threshold: float) -> int:
         """The fixed CRF of the tier for this threshold: the lowest tier >= threshold (else the top one)."""

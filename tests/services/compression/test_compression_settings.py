@@ -85,3 +85,21 @@ def test_plan_samples() -> None:
     ]
     with pytest.raises(ValueError, match="no frames"):
         plan_samples(0, 25.0, n_samples=3, sample_seconds=2.0, full_clip_fraction=0.6)
+
+
+def test_encoder_options_reach_the_command_line() -> None:
+    av1 = codec_args("av1", 30, preset="6", threads=2, params="tune=0", gop=999)
+    assert av1[av1.index("-g") + 1] == "999"
+    assert av1[av1.index("-svtav1-params") + 1] == "lp=2:tune=0"
+    hevc = codec_args("hevc", 28, preset="medium", threads=2, params="aq-mode=3")
+    assert hevc[hevc.index("-x265-params") + 1].endswith(":aq-mode=3") and "-g" not in hevc
+    with pytest.raises(ValueError, match="without spaces"):
+        codec_args("av1", 30, preset="6", threads=2, params="tune=0 ; rm")
+    s = CompressionSettings()
+    assert s.encoder_options("av1")["gop"] == 999 and s.objective == "paid"
+    with pytest.raises(ValueError, match="must not contain spaces"):
+        CompressionSettings(encoder_params={"av1": "a b"})
+    with pytest.raises(ValueError, match="gop"):
+        CompressionSettings(gop={"av1": 0})
+    with pytest.raises(ValueError, match="objective"):
+        CompressionSettings(objective="best")
