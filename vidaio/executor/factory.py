@@ -53,7 +53,7 @@ async def build_miner_executor(cfg: MinerConfig, storage: S3Store) -> MinerExecu
     )  # fmt: skip
 
 
-def build_scoring_executor(
+async def build_scoring_executor(
     settings: ValidatorSettings, ray_cfg: RaySettings, secret: str, scoring: ScoringConfig, metrics: MetricsConfig,
     log_level: str = "INFO",
 ) -> ScoringExecutor:  # fmt: skip
@@ -62,9 +62,11 @@ def build_scoring_executor(
         from vidaio.executor.cluster import ClusterError
         from vidaio.executor.ray_scoring import RayScorePool
 
+        pool = RayScorePool(secret, scoring, metrics, ray_cfg)
         try:
-            return RayScorePool(secret, scoring, metrics, ray_cfg).start()
+            return await pool.connect()
         except ClusterError as exc:
+            pool.close()
             raise ExecutorStartupError(str(exc)) from None
     from vidaio.validator.pool import ScorePool
 

@@ -180,7 +180,7 @@ class RayMinerExecutor:
             out: MinerJobOutcome = value
             if stats is not None:
                 stats.input_bytes, stats.output_bytes = out.input_bytes, out.output_bytes
-            logger.debug("task {} ran on node {} (attempt {})", job.task_id, out.node[:12], attempt)
+            logger.info("task {} ran on Ray node {} (attempt {})", job.task_id, out.node[:12], attempt)
             return dataclasses.replace(out, node=out.node[:12], attempts=attempt)
 
     async def shutdown(self, grace_s: float = 0.0) -> int:

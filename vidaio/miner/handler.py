@@ -27,8 +27,8 @@ from services.upscaling import UpscaleError
 from vidaio.fetch import FetchError
 from vidaio.miner import policy
 from vidaio.miner.config import MinerSettings
-from vidaio.miner.execute import LOCAL_NODE, JobStats, MinerJob, TaskFailed, remove_tree
 from vidaio.miner.execute import TASK_DIR_PREFIX as TASK_DIR_PREFIX
+from vidaio.miner.execute import JobStats, MinerJob, TaskFailed, remove_tree
 from vidaio.miner.jobs import InputRejected
 from vidaio.miner.worker import JobAbandoned, Lane
 from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, UpscalingTask
@@ -167,8 +167,7 @@ class MinerHandler:
             out = await self.executor.run(job, stats)
             rec.input_bytes, rec.output_bytes = out.input_bytes, out.output_bytes
             elapsed = time.monotonic() - started
-            where = "" if out.node == LOCAL_NODE else f" on node {out.node} (attempt {out.attempts})"
-            rec.result = f"ok ({out.engine}: {out.detail}){where}"
+            rec.result = f"ok ({out.engine}: {out.detail})"
             return TaskResult(task_id=task.task_id, output_url=out.url, processing_time_s=round(elapsed, 3))
         except asyncio.CancelledError:
             rec.result = "cancelled (deadline passed or the miner is stopping)"

@@ -30,6 +30,7 @@ from scoring.metrics.config import MetricsConfig
 from services.synthesis.config import SynthesisConfig
 from vidaio.chain.config import ChainConfig, WalletConfig
 from vidaio.db.config import DbConfig
+from vidaio.executor.config import EXECUTOR_DESCRIPTION, ExecutorName, RaySettings
 from vidaio.fetch import FetchConfig
 from vidaio.logging import LogConfig
 from vidaio.protocol import MAX_CONTENT_LENGTH_S, MAX_DEADLINE_S, Codec, Profile, UpscalingType
@@ -113,6 +114,7 @@ class ValidatorSettings(BaseModel):
         300.0, gt=0, le=7200, description="Longest wait for a prepared task clip before the group is skipped."
     )
     score_workers: int = Field(2, ge=1, le=64, description="Parallel scoring jobs (VMAF, PIE-APP, validation).")
+    executor: ExecutorName = Field("local", description=EXECUTOR_DESCRIPTION + " (scoring jobs)")
     score_executor: Literal["process", "thread"] = Field(
         "process",
         description='"process": a pool of worker processes (one PIE-APP instance each); "thread": threads in '
@@ -208,6 +210,7 @@ class ValidatorConfig(VidaioSettings):
     db: DbConfig = Field(default_factory=DbConfig, description="The validator's SQLite database.")
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig, description="Where task clips come from.")
     validator: ValidatorSettings = Field(default_factory=ValidatorSettings, description="Rounds and scoring.")
+    ray: RaySettings = Field(default_factory=RaySettings, description="Ray cluster (used when validator.executor=ray).")
     prometheus: PrometheusConfig = Field(
         default_factory=PrometheusConfig, description="Prometheus /metrics endpoint (default port 9103)."
     )

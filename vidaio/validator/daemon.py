@@ -28,6 +28,8 @@ from vidaio.chain.factory import make_chain
 from vidaio.chain.port import ChainPort
 from vidaio.chain.wallets import WalletError, load_wallet
 from vidaio.db.repository import Repository
+from vidaio.executor.base import ScoringExecutor
+from vidaio.executor.factory import ExecutorStartupError, build_scoring_executor
 from vidaio.fetch import FetchConfig, fetch
 from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
@@ -39,7 +41,6 @@ from vidaio.transport.client import MinerClient
 from vidaio.validator.config import ConfigError, ValidatorConfig, load_validator_config, resolve_secret
 from vidaio.validator.judge import Judge
 from vidaio.validator.loop import RoundRunner, RoundStats, ValidatorLoop
-from vidaio.validator.pool import ScorePool
 from vidaio.validator.roster import CapabilityCache
 from vidaio.validator.tasks import TaskBuilder
 from vidaio.validator.weights import WeightSetter
@@ -82,7 +83,7 @@ class ValidatorRuntime:
     repo: Repository
     store: S3Store
     factory: TaskFactory
-    pool: ScorePool
+    pool: ScoringExecutor
     client: MinerClient
     runner: RoundRunner
 
@@ -174,10 +175,10 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
             recipes.append(CompressionRecipe(s.clip_size(), s.compression_seconds, cfg.synthesis.fps))
         factory = build_factory(cfg.synthesis, recipes=recipes, fetch=sync_fetch(cfg.fetch)).start()
         closers.append(factory.close)
-        pool = ScorePool(
-            secret, cfg.scoring, metrics, workers=s.score_workers, kind=s.score_executor,
-            torch_threads=s.score_torch_threads, log_level=cfg.log.level,
-        ).start()  # fmt: skip
+        try:
+            pool = await build_scoring_executor(s, cfg.ray, secret, cfg.scoring, metrics, log_level=cfg.log.level)
+        except ExecutorStartupError as exc:
+            raise ValidatorStartupError(f"scoring executor cannot start: {exc}") from None
         closers.append(lambda: pool.close(wait=False))
         client = MinerClient(wallet.hotkey, max_concurrency=s.dispatch_concurrency,
                              max_connections=min(1024, s.dispatch_concurrency))  # fmt: skip
@@ -203,7 +204,8 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
         raise
     logger.info(
         "validator {} (uid {}) ready: profile {}, netuid {}, scoring {} x{}, db {}",
-        hotkey, me.uid, s.profile.value, chain.netuid, s.score_executor, s.score_workers, cfg.db.path,
+        hotkey, me.uid, s.profile.value, chain.netuid,
+        "ray" if s.executor == "ray" else s.score_executor, s.score_workers, cfg.db.path,
     )  # fmt: skip
     return ValidatorRuntime(cfg, hotkey, chain, repo, store, factory, pool, client, runner)
 

@@ -1,0 +1,213 @@
+"""The validator's `ray` executor: scoring jobs (validation, VMAF, PIE-APP) on the worker nodes.
+
+One threaded actor per worker node (one per GPU where the node has GPUs) holds the scoring context
+and builds its PIE-APP metric once, on the first upscaling job, like a local scoring process. The
+reference clip, the miner's downloaded output and the upscaling input travel to the node through
+the object store (the reference once per clip, cached here), are written to a private temporary
+directory there and removed after the job: no shared filesystem. The actor runs the very functions
+the local pool runs (`vidaio.validator.pool._run_*`), so verdicts are the same for the same inputs
+and secret. A job whose node dies is run again on another node (`ray.scoring_attempts`); the judge
+gets one verdict per answer, so the result is recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import ray
+from loguru import logger
+
+from scoring.config import ScoringConfig
+from scoring.evaluate import CompressionVerdict, UpscalingVerdict
+from scoring.metrics.config import MetricsConfig
+from vidaio.executor.base import ScoringWorkerLost
+from vidaio.executor.cluster import (
+    LOST_WORKER_ERRORS,
+    ActorFleet,
+    WorkerNode,
+    connect,
+    current_node_id,
+    pinned,
+)
+from vidaio.executor.config import RaySettings
+from vidaio.validator.pool import CompressionJob, UpscalingJob
+
+PLACEMENTS_KEPT = 4096
+SCRATCH_PREFIX = "vidaio-score-"
+
+
+def purge_dead_node_scratch(parent: Path) -> int:
+    """Remove scoring scratch dirs on this host left by Ray nodes that are gone (killed mid-job)."""
+    alive = {str(n["NodeID"])[:12] for n in ray.nodes() if n.get("Alive")}
+    gone = [p for p in parent.glob(f"{SCRATCH_PREFIX}*") if p.is_dir() and p.name[len(SCRATCH_PREFIX):][:12] not in alive]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(gone)
+
+
+class ScoringWorker:
+    """Ray actor (threaded): scores jobs on one node with the validator's context."""
+
+    def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig) -> None:
+        from vidaio.validator.pool import _Context
+
+        self.ctx = _Context(secret, scoring, metrics)
+        self.node_id = current_node_id()
+        purge_dead_node_scratch(Path(tempfile.gettempdir()))
+
+    def ready(self) -> tuple[str, int]:
+        return self.node_id, os.getpid()
+
+    def score(
+        self, kind: str, job: CompressionJob | UpscalingJob, seen: tuple[str, ...], reference: bytes,
+        distorted: bytes, input_clip: bytes | None,
+    ) -> tuple[str, Any, str]:  # fmt: skip
+        """("ok", verdict, node) or ("raise", the exception evaluate raised, node)."""
+        from vidaio.validator.pool import _LockedMetric, _run_compression, _run_upscaling
+
+        tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{self.node_id[:12]}-"))
+        try:
+
+            def put(sub: str, original: Path, data: bytes) -> Path:
+                (tmp / sub).mkdir()
+                path = tmp / sub / original.name
+                path.write_bytes(data)
+                return path
+
+            ref, dist = put("ref", job.reference, reference), put("out", job.distorted, distorted)
+            if isinstance(job, UpscalingJob):
+                assert input_clip is not None
+                inp = put("in", job.input_path, input_clip)
+                ujob = dataclasses.replace(job, reference=ref, distorted=dist, input_path=inp)
+                verdict: Any = _run_upscaling(ujob, seen, self.ctx, _LockedMetric(self.ctx.metrics))
+            else:
+                verdict = _run_compression(dataclasses.replace(job, reference=ref, distorted=dist), seen, self.ctx)
+            # messages name the files: name the validator's own paths, as the local pool would
+            for here, there in ((ref, job.reference), (dist, job.distorted)) + (
+                ((inp, job.input_path),) if isinstance(job, UpscalingJob) else ()
+            ):
+                verdict.messages = [m.replace(str(here), str(there)) for m in verdict.messages]
+            return "ok", verdict, self.node_id
+        except Exception as exc:
+            return "raise", exc, self.node_id
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class RayScorePool:
+    """`ScoringExecutor` over the scoring actors of the worker nodes."""
+
+    def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig, ray_cfg: RaySettings) -> None:
+        self.ray_cfg = ray_cfg
+        self._owns_connection = False
+        self._refs: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+        # task id -> node ids that ran it, the last one answered (the latest PLACEMENTS_KEPT jobs)
+        self.placements: OrderedDict[str, list[str]] = OrderedDict()
+        remote_cls = ray.remote(ScoringWorker)
+
+        def make(node: WorkerNode, index: int, gpu: bool) -> Any:
+            return remote_cls.options(
+                num_cpus=ray_cfg.job_num_cpus, num_gpus=ray_cfg.num_gpus_per_actor if gpu else 0,
+                max_concurrency=ray_cfg.max_in_flight_per_node, max_restarts=0, scheduling_strategy=pinned(node.node_id),
+            ).remote(secret, scoring, metrics)  # fmt: skip
+
+        def per_node(node: WorkerNode) -> list[tuple[int, bool]]:
+            if ray_cfg.num_gpus_per_actor > 0 and node.gpus >= ray_cfg.num_gpus_per_actor:
+                return [(i, True) for i in range(int(node.gpus // ray_cfg.num_gpus_per_actor))]
+            return [(0, False)]
+
+        self.fleet = ActorFleet(ray_cfg, make, per_node)
+
+    def start(self) -> RayScorePool:
+        """Join the cluster (the actors start with `connect`, or with the first job)."""
+        if not ray.is_initialized():
+            self._owns_connection = connect(self.ray_cfg)
+        return self
+
+    async def connect(self) -> RayScorePool:
+        """Join the cluster and wait until a scoring actor is up (ClusterError says why not)."""
+        self._owns_connection = await asyncio.to_thread(connect, self.ray_cfg) or self._owns_connection
+        count = await self.fleet.wait_ready(self.ray_cfg.connect_timeout_s)
+        logger.info("Ray scoring ready: {} actor(s) on {} worker node(s)", count, len(self.fleet.nodes()))
+        return self
+
+    def _put_file(self, path: Path, cache: bool) -> Any:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if cache and key in self._refs:
+            self._refs.move_to_end(key)
+            return self._refs[key]
+        ref = ray.put(path.read_bytes())
+        if cache and self.ray_cfg.reference_cache > 0:
+            self._refs[key] = ref
+            while len(self._refs) > self.ray_cfg.reference_cache:
+                self._refs.popitem(last=False)
+        return ref
+
+    async def _score(self, kind: str, job: CompressionJob | UpscalingJob, seen: tuple[str, ...]) -> Any:
+        from scoring.evaluate import BadReferenceError
+
+        try:
+            ref = await asyncio.to_thread(self._put_file, job.reference, True)
+            inp = await asyncio.to_thread(self._put_file, job.input_path, True) if isinstance(job, UpscalingJob) else None
+        except OSError as exc:
+            raise BadReferenceError(f"cannot read the reference or input clip: {exc}") from exc
+        dist = await asyncio.to_thread(self._put_file, job.distorted, False)
+        tried: set[str] = set()
+        last: BaseException | None = None
+        for attempt in range(1, self.ray_cfg.scoring_attempts + 1):
+            await self.fleet.refresh()
+            slot = self.fleet.pick(avoid=tried)
+            if slot is None:
+                await self.fleet.refresh(force=True)
+                slot = self.fleet.pick(avoid=tried)
+            if slot is None:
+                raise ScoringWorkerLost(f"no Ray worker node is available for scoring ({last or 'none joined'})")
+            tried.add(slot.node_id)
+            self.placements.setdefault(job.task_id, []).append(slot.node_id)
+            while len(self.placements) > PLACEMENTS_KEPT:
+                self.placements.popitem(last=False)
+            call = slot.actor.score.remote(kind, job, seen, ref, dist, inp)
+            slot.inflight += 1
+            try:
+                status, value, _node = await call
+            except asyncio.CancelledError:
+                ray.cancel(call)
+                raise
+            except LOST_WORKER_ERRORS as exc:
+                last = exc
+                self.fleet.drop(slot, dead=True)
+                logger.warning(
+                    "scoring {}: worker node {} lost (attempt {}/{}: {}); re-running elsewhere",
+                    job.task_id, slot.node_id[:12], attempt, self.ray_cfg.scoring_attempts, type(exc).__name__,
+                )  # fmt: skip
+                continue
+            finally:
+                slot.inflight -= 1
+            if status == "raise":
+                raise value
+            return value
+        raise ScoringWorkerLost(
+            f"every attempt ({self.ray_cfg.scoring_attempts}) lost its Ray worker node ({type(last).__name__})"
+        )
+
+    async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict:
+        return await self._score("compression", job, seen_sha256)  # type: ignore[no-any-return]
+
+    async def upscaling(self, job: UpscalingJob, seen_sha256: tuple[str, ...] = ()) -> UpscalingVerdict:
+        return await self._score("upscaling", job, seen_sha256)  # type: ignore[no-any-return]
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the actors (running jobs end with them) and leave the cluster if this pool joined it."""
+        self._refs.clear()
+        self.fleet.kill_all()
+        if self._owns_connection:
+            ray.shutdown()
+            self._owns_connection = False
