@@ -1,171 +1,29 @@
-"""Miner compression engines: the target-VMAF search (`SearchingEngine`) and the lazy baseline.
+"""Miner compression engines: the objective-driven CRF search (`SearchingEngine`) and the factory.
 
-Both write the output atomically: everything is made in a private temporary directory that is
-removed on return or on any error (DeadlineExceeded included), and `output_path` only appears,
-complete, at the very end.
+The lazy baseline lives in `fixed.py`; the shared outcome/protocol/temp-dir helpers in `common.py`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
-
-from loguru import logger
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
 from scoring.config import ScoringConfig
-from scoring.media.probe import ProbeError, ProbeInfo, probe
+from scoring.media.probe import ProbeInfo
 
+from .common import CompressionEngine, CompressionOutcome, Progress, TaskScope, check_task, publish
 from .encoder import encode
-from .errors import CompressionFailed, Deadline
+from .errors import CompressionFailed
+from .fixed import FixedCrfEngine
 from .paid_plan import paid_plan
 from .paid_search import Sample
 from .policy import best_scoring_crf, crf_for_size, fallback_crf
 from .probing import ClipMeasurer, Measured, VmafMeter, cut_reference, plan_samples
 from .search import Probe, SearchResult, _slope, search_crf
-from .settings import ENCODERS, CompressionSettings
+from .settings import CompressionSettings
 
-Progress = Callable[[str], None]
-
-
-class CompressionOutcome(BaseModel):
-    """What a compression produced. `vmaf` is the conservative full-clip reading (None: not measured)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    engine: str
-    codec: str
-    crf: int
-    vmaf: float | None
-    vmaf_harmonic_mean: float | None
-    size_bytes: int
-    input_size_bytes: int
-    probes: list[Probe]
-    seconds: float
-    fell_back: bool
-    verified: bool
-
-    @property
-    def compression_rate(self) -> float:
-        return self.size_bytes / self.input_size_bytes
-
-
-@runtime_checkable
-class CompressionEngine(Protocol):
-    name: str
-
-    def compress(
-        self,
-        input_path: Path,
-        output_path: Path,
-        *,
-        codec: str,
-        vmaf_threshold: float,
-        deadline: float | None = None,
-        progress: Progress | None = None,
-    ) -> CompressionOutcome:
-        """Compress `input_path` into `output_path` (MP4). `deadline` is an absolute time.monotonic()."""
-        ...
-
-
-def _check_task(input_path: Path, codec: str, vmaf_threshold: float) -> ProbeInfo:
-    if codec not in ENCODERS:
-        raise CompressionFailed(f"unsupported codec {codec!r} (supported: {', '.join(ENCODERS)})")
-    if not math.isfinite(vmaf_threshold) or not 0.0 < vmaf_threshold < 100.0:
-        raise CompressionFailed(f"VMAF threshold must be in (0, 100), got {vmaf_threshold!r}")
-    try:
-        info = probe(input_path)
-    except ProbeError as exc:
-        raise CompressionFailed(f"input is not a usable video: {exc}") from exc
-    if info.frame_count <= 0:
-        raise CompressionFailed(f"input {input_path.name} has no video frames")
-    if info.width % 2 or info.height % 2:
-        raise CompressionFailed(f"input is {info.width}x{info.height}: yuv420p output needs even dimensions")
-    return info
-
-
-def _publish(src: Path, dst: Path) -> None:
-    """Move the finished file to `dst` atomically (copy to a sibling first across filesystems)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.partial")
-    try:
-        shutil.move(str(src), str(tmp))
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class _Task:
-    """Shared per-task state: deadline, temp dir, progress, timing."""
-
-    def __init__(self, settings: CompressionSettings, deadline: float | None, progress: Progress | None) -> None:
-        self.deadline = Deadline(deadline)
-        self.deadline.check("starting the task")
-        self.started = time.monotonic()
-        root = settings.work_dir
-        if root is not None:
-            root.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="vidaio-compress-", dir=root))
-        self._progress = progress
-
-    def say(self, message: str) -> None:
-        logger.debug(message)
-        if self._progress is not None:
-            self._progress(message)
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-
-class FixedCrfEngine:
-    """The lazy baseline: one CRF per threshold tier and codec, no search, no verification."""
-
-    name = "fixed"
-
-    def __init__(self, settings: CompressionSettings | None = None) -> None:
-        self.settings = settings or CompressionSettings()
-
-    def compress(
-        self,
-        input_path: Path,
-        output_path: Path,
-        *,
-        codec: str,
-        vmaf_threshold: float,
-        deadline: float | None = None,
-        progress: Progress | None = None,
-    ) -> CompressionOutcome:
-        info = _check_task(Path(input_path), codec, vmaf_threshold)
-        s = self.settings
-        crf = s.tier_crf(codec, vmaf_threshold)
-        task = _Task(s, deadline, progress)
-        try:
-            out = task.dir / "final.mp4"
-            task.say(f"fixed: {codec} CRF {crf} for threshold {vmaf_threshold:g}")
-            encode(
-                Path(input_path), out, codec, crf, preset=s.preset(codec), threads=s.threads, deadline=task.deadline,
-                **s.encoder_options(codec),
-            )
-            size = out.stat().st_size
-            if size >= info.size_bytes:
-                raise CompressionFailed(f"CRF {crf} output ({size} B) is not smaller than the input ({info.size_bytes} B)")
-            _publish(out, Path(output_path))
-            return CompressionOutcome(
-                engine=self.name, codec=codec, crf=crf, vmaf=None, vmaf_harmonic_mean=None,
-                size_bytes=size, input_size_bytes=info.size_bytes, probes=[],
-                seconds=task.elapsed(), fell_back=False, verified=False,
-            )  # fmt: skip
-        finally:
-            task.close()
+__all__ = ["CompressionEngine", "CompressionOutcome", "FixedCrfEngine", "SearchingEngine", "build_compression_engine"]
 
 
 def _slope_of(probes: list[Probe], default: float) -> float:
@@ -196,8 +54,8 @@ class SearchingEngine:
         progress: Progress | None = None,
     ) -> CompressionOutcome:
         input_path, output_path = Path(input_path), Path(output_path)
-        info = _check_task(input_path, codec, vmaf_threshold)
-        task = _Task(self.settings, deadline, progress)
+        info = check_task(input_path, codec, vmaf_threshold)
+        task = TaskScope(self.settings, deadline, progress)
         try:
             return self._run(task, input_path, output_path, info, codec, vmaf_threshold)
         finally:
@@ -205,7 +63,7 @@ class SearchingEngine:
 
     # -- steps ---------------------------------------------------------------------------
     def _run(
-        self, task: _Task, src: Path, dst: Path, info: ProbeInfo, codec: str, thr: float
+        self, task: TaskScope, src: Path, dst: Path, info: ProbeInfo, codec: str, thr: float
     ) -> CompressionOutcome:
         s = self.settings
         lo, hi = s.crf_range(codec)
@@ -271,12 +129,12 @@ class SearchingEngine:
         return self._answer(task, src, dst, info, codec, crf, measurer, thr, slope, result.probes, fell_back)
 
     def _answer(
-        self, task: _Task, src: Path, dst: Path, info: ProbeInfo, codec: str, crf: int, measurer: ClipMeasurer,
+        self, task: TaskScope, src: Path, dst: Path, info: ProbeInfo, codec: str, crf: int, measurer: ClipMeasurer,
         thr: float, slope: float, probes: list[Probe], fell_back: bool,
     ) -> CompressionOutcome:  # fmt: skip
         lo, hi = self.settings.crf_range(codec)
         final = self._final(task, src, info, codec, crf, measurer, thr, slope, lo, hi)
-        _publish(final.path, dst)  # type: ignore[arg-type]
+        publish(final.path, dst)  # type: ignore[arg-type]
         verified = final.vmaf is not None
         return CompressionOutcome(
             engine=self.name, codec=codec, crf=final.crf, vmaf=final.vmaf, vmaf_harmonic_mean=final.hm,
@@ -285,7 +143,7 @@ class SearchingEngine:
         )  # fmt: skip
 
     def _search_paid(
-        self, task: _Task, measurer: ClipMeasurer, codec: str, thr: float, info: ProbeInfo, whole_clip: bool
+        self, task: TaskScope, measurer: ClipMeasurer, codec: str, thr: float, info: ProbeInfo, whole_clip: bool
     ) -> tuple[int, list[Probe], bool, float]:
         """Objective search (what the miner is paid); returns (CRF, probes, fell back, VMAF slope)."""
         s = self.settings
@@ -331,7 +189,7 @@ class SearchingEngine:
 
     def _final(
         self,
-        task: _Task,
+        task: TaskScope,
         src: Path,
         info: ProbeInfo,
         codec: str,
@@ -382,7 +240,7 @@ class SearchingEngine:
         return cand
 
     def _make(
-        self, task: _Task, src: Path, codec: str, crf: int, measurer: ClipMeasurer, info: ProbeInfo
+        self, task: TaskScope, src: Path, codec: str, crf: int, measurer: ClipMeasurer, info: ProbeInfo
     ) -> _Final:
         """A final candidate at `crf`: the whole-clip probe if there is one, else encode (+ verify)."""
         s = self.settings

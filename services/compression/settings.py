@@ -24,10 +24,13 @@ class CompressionSettings(BaseModel):
         0.0,
         ge=0.0,
         le=20.0,
-        description="VMAF points aimed above the task threshold, on top of the `risk_quantile` reading "
-        "(which already sits ~1-2 points under the all-frame mean; use ~1.5 without a quantile).",
+        description="VMAF points aimed above the task threshold. objective=single_round: on top of the "
+        "`risk_quantile` reading (~1-2 points under the all-frame mean; use ~1.5 without a quantile); "
+        "objective=paid: the all-frame mean must clear threshold + this (draw risk is priced in the objective).",
     )
-    max_probes: int = Field(6, ge=1, le=20, description="Most probe encodes (CRF trials) per task.")
+    max_probes: int = Field(
+        6, ge=1, le=20, description="Most probe encodes (CRF trials) per task with objective=single_round."
+    )
     sample_seconds: float = Field(
         2.0, gt=0.0, le=60.0, description="Length of each probe sample cut from the clip (seconds)."
     )
@@ -84,12 +87,13 @@ class CompressionSettings(BaseModel):
         0.05,
         ge=0.0,
         le=0.5,
-        description="How probe/final VMAF is read: empty = harmonic mean over every frame; a number q = the "
+        description="objective=single_round: how probe/final VMAF is read: empty = harmonic mean over every "
+        "frame; a number q = the "
         "q-quantile of the validator's random n-frame harmonic mean (never above the all-frame mean).",
     )
     prefer_score: bool = Field(
         True,
-        description="Among the passing probes answer the one with the best estimated S_f (SPEC 6.3), not "
+        description="objective=single_round: among the passing probes answer the best estimated S_f (SPEC 6.3), not "
         "always the highest CRF: once the file is small, VMAF margin is worth more than a few bytes.",
     )
     verify: bool = Field(True, description="Measure the final file's full VMAF before answering.")
