@@ -123,7 +123,7 @@ def evaluate(per_frame: list[float], size: int, input_size: int, thr: float, cfg
 
 
 def oracle_sweep(cache: EncodeCache, src: Path, codec: str, thresholds: list[float], step: int,
-                 cfg: ScoringConfig) -> list[dict]:  # fmt: skip
+                 cfg: ScoringConfig, input_size: int) -> list[dict]:  # fmt: skip
     """CRFs at `step` from VMAF >= top threshold + the VMAF-penalty margin + 1 (the paid figure's
     region) up to the first failing the lowest threshold; refined to step 1 next to every threshold
     and every threshold + margin crossing."""
@@ -136,7 +136,8 @@ def oracle_sweep(cache: EncodeCache, src: Path, codec: str, thresholds: list[flo
 
     crf = cache.settings.tier_crf(codec, top)
     recs = {crf: cache.get(src, codec, crf)}
-    while hm(crf) < ceiling and crf - step >= lo:
+    # down to the paid region, but no further than files not smaller than the input (never an answer)
+    while hm(crf) < ceiling and recs[crf]["size"] < input_size and crf - step >= lo:
         crf -= step
         recs[crf] = cache.get(src, codec, crf)
     crf = max(recs)
@@ -293,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     single = settings.model_copy(update={"objective": "single_round"})
     cfg = ScoringConfig()
     cache = EncodeCache(args.cache, settings)
-    clips = sorted(p for p in args.media.glob("*.mp4") if args.clips is None or p.stem in args.clips)
+    found = {p.stem: p for p in args.media.glob("*.mp4")}
+    clips = [found[c] for c in args.clips if c in found] if args.clips else sorted(found.values())  # --clips order
     if not clips:
         raise SystemExit(f"no .mp4 clips in {args.media}")
     rows: list[dict] = []
@@ -305,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         sources[clip.stem] = (src, info.size_bytes)
         for codec in args.codecs:
             t0 = time.monotonic()
-            sweep = oracle_sweep(cache, src, codec, args.thresholds, args.oracle_step, cfg)
+            sweep = oracle_sweep(cache, src, codec, args.thresholds, args.oracle_step, cfg, info.size_bytes)
             console.log(f"{clip.stem} {codec}: sweep {len(sweep)} CRFs in {time.monotonic() - t0:.0f} s")
             new_rows = []
             for thr in args.thresholds:

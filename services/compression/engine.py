@@ -6,6 +6,7 @@ The lazy baseline lives in `fixed.py`; the shared outcome/protocol/temp-dir help
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -154,14 +155,21 @@ class SearchingEngine:
             f"VMAF-penalty line {thr + self.scoring.vmaf_safety_margin:g}) from CRF {plan.start}"
         )
 
+        measured_at = [time.monotonic()]
+
         def measure(crf: int) -> Sample:
+            task.say(f"probe {len(measurer.results) + 1}/{plan.max_probes}: {codec} CRF {crf}")
             m = measurer.measure(crf)
+            measured_at[0] = time.monotonic()
             return Sample(crf, m.per_frame, m.size_bytes)
 
         def should_continue() -> bool:
+            # the budget adapts to this clip and machine: the costliest probe so far (encode + VMAF),
+            # the planner's own last step, and (sampled probing) the final full-clip encode must fit
             cost = measurer.last_cost()
+            planning = time.monotonic() - measured_at[0]
             final_cost = 0.0 if whole_clip else cost * measurer.size_scale
-            return task.deadline.allows(1.2 * cost + final_cost + 1.0)
+            return task.deadline.allows(1.2 * cost + planning + final_cost + 1.0)
 
         result = plan.run(measure, should_continue)
         probes = measurer_probes(measurer)
