@@ -39,7 +39,9 @@ class Draw:
     pieapp: list[int]
 
     def plan(self, rgb_colorspace: int | None) -> FramePlan:
-        return FramePlan(frozenset(self.windows) | frozenset(self.chroma), frozenset(self.pieapp), rgb_colorspace)
+        return FramePlan(
+            frozenset(self.windows) | frozenset(self.chroma), frozenset(self.pieapp), rgb_colorspace
+        )
 
 
 def draw(
@@ -143,7 +145,7 @@ def check_answer(
         again = decode_pass(distorted, keep_yuv=p.yuv, keep_rgb=p.rgb, rgb_colorspace=ref_cs, budget=budget)
         answer = _decoded(again, "answer", p.yuv)
     p = d.plan(None)
-    ref_pass = decode_pass(
-        reference.path, keep_yuv=p.yuv, keep_rgb=p.rgb, stop_when_kept=True, budget=budget
+    ref_pass = decode_pass(reference.path, keep_yuv=p.yuv, keep_rgb=p.rgb, stop_when_kept=True, budget=budget)
+    return CheckedAnswer(
+        result, Path(reference.path), distorted, d, _decoded(ref_pass, "reference", p.yuv), answer
     )
-    return CheckedAnswer(result, Path(reference.path), distorted, d, _decoded(ref_pass, "reference", p.yuv), answer)

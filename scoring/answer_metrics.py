@@ -118,7 +118,11 @@ def no_enhancement_gap(
 
 
 def pieapp(
-    v: UpscalingVerdict, checked: CheckedAnswer, cfg: MetricsConfig, metric: PieAppScorer | None, note: Progress
+    v: UpscalingVerdict,
+    checked: CheckedAnswer,
+    cfg: MetricsConfig,
+    metric: PieAppScorer | None,
+    note: Progress,
 ) -> float:
     """PIE-APP on the seeded frames (already decoded as RGB); raw = mean(|d_i|), the cap is the formula's."""
     if metric is None:

@@ -226,4 +226,3 @@ def evaluate_upscaling(
         v.score = b.s_f
 
     return _score(v, "upscaling", started, budget, check, measure, lambda x: ("pieapp", x.pieapp))
-

@@ -68,7 +68,9 @@ def header_problems(
     videos = header.video_tracks
     if len(header.tracks) != 1 or len(videos) != 1:
         kinds = ", ".join(t.handler or "?" for t in header.tracks) or "none"
-        out.append(("extra_stream", f"{len(header.tracks)} tracks ({kinds}); exactly one video stream is accepted"))
+        out.append(
+            ("extra_stream", f"{len(header.tracks)} tracks ({kinds}); exactly one video stream is accepted")
+        )
     if not videos:
         return out
     track = videos[0]
@@ -95,5 +97,7 @@ def header_problems(
             )
         )
     if tuple(track.matrix) != IDENTITY_MATRIX:
-        out.append(("display_matrix", "the track has a rotation/flip display matrix; frames must be stored upright"))
+        out.append(
+            ("display_matrix", "the track has a rotation/flip display matrix; frames must be stored upright")
+        )
     return out

@@ -78,7 +78,9 @@ def replace_in_trak(data: bytes, kind: bytes, new: bytes) -> bytes:
 
 def elst(entries: list[tuple[int, int]]) -> bytes:
     """An edts box holding a version-0 elst with (segment_duration, media_time) entries at rate 1."""
-    body = struct.pack(">II", 0, len(entries)) + b"".join(struct.pack(">IihH", d, t, 1, 0) for d, t in entries)
+    body = struct.pack(">II", 0, len(entries)) + b"".join(
+        struct.pack(">IihH", d, t, 1, 0) for d, t in entries
+    )
     return box(b"edts", box(b"elst", body))
 
 
@@ -138,7 +140,9 @@ def pix_fmt_switch(size: tuple[int, int], dst: Path, fps: int, frames: int, swit
 
 
 def rotated(src: Path, dst: Path, degrees: int = 90) -> Path:
-    run_ffmpeg(["-loglevel", "error", "-display_rotation", str(degrees), "-i", str(src), "-c", "copy", str(dst)])
+    run_ffmpeg(
+        ["-loglevel", "error", "-display_rotation", str(degrees), "-i", str(src), "-c", "copy", str(dst)]
+    )
     return dst
 
 
@@ -150,7 +154,11 @@ def with_audio(src: Path, dst: Path) -> Path:
 
 def single_keyframe(src: Path, dst: Path, codec: str = "hevc", crf: int = 28) -> Path:
     """An honest re-encode with one keyframe (what the re-map attack starts from)."""
-    extra = ["-x265-params", "log-level=error:keyint=100000:min-keyint=100000:scenecut=0"] if codec == "hevc" else []
+    extra = (
+        ["-x265-params", "log-level=error:keyint=100000:min-keyint=100000:scenecut=0"]
+        if codec == "hevc"
+        else []
+    )
     args = [*encoder_args(codec, crf=crf)]
     if extra:
         args = [a for a in args if a not in ("-x265-params", "log-level=error")] + extra
@@ -167,9 +175,15 @@ def exploit_files(
     return {
         "edit_list_remap": (edit_list_remap(base, folder / "remap.mp4", frames), "edit_list"),
         "edit_list_flood_small": (edit_list_flood(base, folder / "flood-small.mp4", 10_000), "edit_list"),
-        "edit_list_flood_large": (edit_list_flood(base, folder / "flood-large.mp4", large_flood), "edit_list"),
+        "edit_list_flood_large": (
+            edit_list_flood(base, folder / "flood-large.mp4", large_flood),
+            "edit_list",
+        ),
         "renamed_ftyp": (renamed_ftyp(base, folder / "noftyp.mp4"), "wrong_container"),
-        "pix_fmt_switch": (pix_fmt_switch(size, folder / "pixswitch.mp4", fps, frames, frames // 2), "wrong_pix_fmt"),
+        "pix_fmt_switch": (
+            pix_fmt_switch(size, folder / "pixswitch.mp4", fps, frames, frames // 2),
+            "wrong_pix_fmt",
+        ),
         "rotated": (rotated(base, folder / "rotated.mp4"), "display_matrix"),
         "extra_stream": (with_audio(base, folder / "audio.mp4"), "extra_stream"),
     }

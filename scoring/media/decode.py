@@ -86,7 +86,10 @@ def _normal_range(value: int) -> int:
 
 def _frame_problem(frame: av.VideoFrame, n: int, rules: FrameRules) -> tuple[str, str] | None:
     if rules.size is not None and (frame.width, frame.height) != rules.size:
-        return "size", f"frame {n} is {frame.width}x{frame.height}, the stream is {rules.size[0]}x{rules.size[1]}"
+        return (
+            "size",
+            f"frame {n} is {frame.width}x{frame.height}, the stream is {rules.size[0]}x{rules.size[1]}",
+        )
     fmt = frame.format.name
     if rules.pix_fmt is not None and fmt != rules.pix_fmt:
         return "pix_fmt", f"frame {n} is {fmt}, the stream is {rules.pix_fmt}"

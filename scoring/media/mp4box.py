@@ -117,7 +117,9 @@ def _full_count(data: bytes, ps: int, pe: int, entry_size: int, what: str, skip:
         raise _TableError(f"{what} box too short")
     count = struct.unpack_from(">I", data, ps + 4 + skip)[0]
     if count * entry_size > pe - ps - 8 - skip:
-        raise _TableError(f"{what} declares {count} entries, its box holds {(pe - ps - 8 - skip) // entry_size}")
+        raise _TableError(
+            f"{what} declares {count} entries, its box holds {(pe - ps - 8 - skip) // entry_size}"
+        )
     return count
 
 
@@ -200,7 +202,9 @@ def _track(data: bytes, start: int, end: int) -> Mp4Track:
                 elif kind == b"stsz" and pe - ps >= 12:
                     fixed, count = struct.unpack_from(">II", data, ps + 4)
                     if fixed == 0 and count * 4 > pe - ps - 12:
-                        raise _TableError(f"stsz declares {count} samples, its box holds {(pe - ps - 12) // 4}")
+                        raise _TableError(
+                            f"stsz declares {count} samples, its box holds {(pe - ps - 12) // 4}"
+                        )
                     f["stsz_count"] = count
                 elif kind == b"stz2" and pe - ps >= 12:
                     f["stsz_count"] = struct.unpack_from(">I", data, ps + 8)[0]

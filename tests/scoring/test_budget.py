@@ -1,0 +1,127 @@
+"""The per-answer work budget (issue 19 item 1): decode loops and ffmpeg runs end at the deadline.
+
+The pool test uses a real scoring pool and real answers; what makes the first answer's scoring
+slow is its ffmpeg run (a wrapper around the real binary that first sleeps in a child process,
+standing in for a pathological decode): the budget must kill ffmpeg's whole process group, give
+the answer `scoring_budget_exceeded`, and the same worker must score the next answer normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from scoring.budget import Budget, BudgetExceeded
+from scoring.config import ScoringConfig
+from scoring.evaluate import answer_budget, evaluate_compression
+from scoring.media.decode import decode_pass
+from scoring.media.ffmpeg import ffmpeg_exe, run_ffmpeg
+from scoring.media.probe import probe
+from scoring.metrics.config import MetricsConfig
+from tests.media_factory import make_clip, reencode
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("budget")
+    ref = make_clip(d / "ref.mp4", (96, 64), frames=30, crf=12)
+    return {"dir": d, "ref": ref, "answer": reencode(ref, d / "answer.mp4", "hevc", crf=28)}
+
+
+def test_budget_from_the_clip(tmp_path: Path) -> None:
+    b = Budget.for_clip(276, 1920, 1080, base_s=20, s_per_mpx_frame=0.06, max_s=900)
+    assert b.limit_s == pytest.approx(20 + 0.06 * 276 * 1920 * 1080 / 1e6)
+    assert Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300).limit_s == 300
+    assert Budget.for_clip(10, 10, 10, base_s=0, s_per_mpx_frame=0, max_s=9).limit_s == float("inf")
+    cfg = MetricsConfig(answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5)
+    info = probe(make_clip(tmp_path / "c.mp4", (64, 64), frames=10))
+    assert answer_budget(info, cfg).limit_s == pytest.approx(5 + 0.5 * 10 * 64 * 64 / 1e6)
+
+
+def test_expired_budget_stops_a_decode_loop(clips: dict[str, Path]) -> None:
+    spent = Budget(0.0)
+    with pytest.raises(BudgetExceeded, match="scoring_budget_exceeded.*decoding"):
+        decode_pass(clips["answer"], budget=spent)
+    assert decode_pass(clips["answer"], budget=Budget(60)).frames == 30
+
+
+def _slow_ffmpeg(d: Path, marker: Path, pids: Path) -> Path:
+    """A wrapper around the real ffmpeg: sleeps 60 s in a child first while `marker` exists (once)."""
+    script = d / "slow-ffmpeg.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ -e "{marker}" ]; then rm -f "{marker}"; sleep 60 & echo $! > "{pids}"; wait; fi\n'
+        f'exec "{ffmpeg_exe()}" "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def test_run_ffmpeg_kills_the_whole_process_group_at_the_deadline(clips: dict[str, Path]) -> None:
+    d = clips["dir"]
+    marker, pids = d / "slow-once-a", d / "sleep-a.pid"
+    marker.touch()
+    wrapper = _slow_ffmpeg(d, marker, pids)
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="ffmpeg"):
+        run_ffmpeg(["-version"], ffmpeg=str(wrapper), budget=Budget(1.0))
+    assert time.monotonic() - started < 10
+    deadline = time.monotonic() + 5
+    while _alive(int(pids.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(int(pids.read_text()))  # the wrapper's child died with it
+
+
+@pytest.mark.slow
+def test_slow_answer_hits_the_budget_and_the_worker_scores_the_next(clips: dict[str, Path]) -> None:
+    from vidaio.validator.pool import CompressionJob, ScorePool
+
+    d = clips["dir"]
+    marker, pids = d / "slow-once-b", d / "sleep-b.pid"
+    wrapper = _slow_ffmpeg(d, marker, pids)
+    mcfg = MetricsConfig(
+        ffmpeg_path=wrapper, vmaf_threads=1, answer_budget_base_s=4.0, answer_budget_s_per_mpx_frame=0.0
+    )
+    pool = ScorePool(secret="s", scoring=ScoringConfig(), metrics=mcfg, workers=1, kind="thread").start()
+
+    def job(name: str) -> CompressionJob:
+        return CompressionJob(clips["ref"], clips["answer"], vmaf_threshold=50, codec="hevc", task_id=name)
+
+    async def round_() -> list:
+        marker.touch()
+        slow = await pool.compression(job("slow"))
+        normal = await pool.compression(job("normal"))
+        return [slow, normal]
+
+    started = time.monotonic()
+    try:
+        slow, normal = asyncio.run(round_())
+    finally:
+        pool.close()
+    elapsed = time.monotonic() - started
+    assert slow.status == "invalid" and slow.score == 0.0 and slow.reasons == ["scoring_budget_exceeded"]
+    assert slow.messages[0].startswith("scoring_budget_exceeded: ")
+    assert normal.ok and normal.score > 0, normal.messages
+    assert elapsed < 4.0 + 30  # the round ends at the budget, not after the 60 s the slow run wanted
+    assert not _alive(int(pids.read_text()))
+    # and the same verdict without the pool: the budget lives with the scoring job itself
+    marker.touch()
+    v = evaluate_compression(
+        clips["ref"], clips["answer"], vmaf_threshold=50, codec="hevc", task_id="direct", secret="s",
+        scoring_cfg=ScoringConfig(), metrics_cfg=mcfg,
+    )  # fmt: skip
+    assert v.reasons == ["scoring_budget_exceeded"]
