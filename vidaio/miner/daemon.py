@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -34,6 +35,7 @@ from vidaio.miner.handler import MinerHandler, purge_stale_task_dirs
 from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
+from vidaio.targets import chain_target
 from vidaio.transport.config import ServerConfig
 from vidaio.transport.server import build_miner_app
 
@@ -83,6 +85,7 @@ class MinerRuntime:
     pool: MinerExecutor  # the executor of engine jobs (local worker pool or Ray)
     handler: MinerHandler
     app: FastAPI
+    resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _cleanup_stop: asyncio.Event = field(default_factory=asyncio.Event)
     _cleanup_task: asyncio.Task[None] | None = None
 
@@ -110,11 +113,22 @@ class MinerRuntime:
                 logger.warning("bucket cleanup pass interrupted by shutdown")
             except Exception as exc:
                 logger.error("bucket cleanup loop failed: {}", exc)
-        with contextlib.suppress(Exception):
-            await self.chain.close()
-        with contextlib.suppress(Exception):
-            self.storage.close()
+        await self.resources.aclose()  # chain and storage clients, in reverse order of opening
         logger.info("miner stopped ({} job(s) abandoned)", abandoned)
+
+
+def _quietly(close: Callable[[], object]) -> Callable[[], Awaitable[None]]:
+    """A teardown step whose failure is logged at DEBUG, never raised (teardown must finish)."""
+
+    async def run() -> None:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            logger.debug("teardown step {} failed: {}", getattr(close, "__qualname__", close), exc)
+
+    return run
 
 
 async def build_miner(cfg: MinerConfig) -> MinerRuntime:
@@ -125,16 +139,24 @@ async def build_miner(cfg: MinerConfig) -> MinerRuntime:
     except WalletError as exc:
         raise MinerStartupError(str(exc)) from None
     hotkey = wallet.hotkey.ss58_address
-    chain = make_chain(cfg.chain, wallet)
-    storage: S3Store | None = None
+    resources = contextlib.AsyncExitStack()
     try:
+        chain = make_chain(cfg.chain, wallet)
+        resources.push_async_callback(_quietly(chain.close))
         try:
             registered = await chain.is_registered(hotkey)
         except Exception as exc:
-            raise MinerStartupError(f"cannot read the chain ({cfg.chain.backend}): {exc}") from None
+            raise MinerStartupError(
+                f"cannot read the chain at {chain_target(cfg.chain)}: {exc} (fix: check chain.network and that the "
+                "endpoint is reachable from this host)"
+            ) from None
         if not registered:
-            raise MinerStartupError(f"hotkey {hotkey} is not registered on netuid {chain.netuid}: register it first")
+            raise MinerStartupError(
+                f"hotkey {hotkey} is not registered on {chain_target(cfg.chain)}: register it first "
+                "(btcli subnet register, or `vidaio localnet register` on a local subnet)"
+            )
         storage = S3Store(cfg.storage)
+        resources.push_async_callback(_quietly(storage.close))
         try:
             await storage.ensure_bucket()
         except StorageError as exc:
@@ -153,12 +175,9 @@ async def build_miner(cfg: MinerConfig) -> MinerRuntime:
         )
         app = build_miner_app(handler, hotkey_ss58=hotkey, chain=chain, cfg=cfg.server)
     except BaseException:
-        with contextlib.suppress(Exception):
-            await chain.close()
-        if storage is not None:
-            storage.close()
+        await resources.aclose()
         raise
-    return MinerRuntime(cfg, hotkey, chain, storage, pool, handler, app)
+    return MinerRuntime(cfg, hotkey, chain, storage, pool, handler, app, resources)
 
 
 async def _publish(chain: ChainPort, ip: str, port: int) -> None:

@@ -33,14 +33,31 @@ class StorageError(Exception):
     (whether the last failure was transient, i.e. retries ran out).
     """
 
-    def __init__(self, operation: str, key: str, reason: str, *, attempts: int = 1, retryable: bool = False):
+    def __init__(
+        self, operation: str, key: str, reason: str, *, attempts: int = 1, retryable: bool = False, where: str = ""
+    ):
         self.operation = operation
         self.key = key
         self.reason = reason
         self.attempts = attempts
         self.retryable = retryable
+        self.where = where
         tail = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"storage {operation} failed for key {key!r}{tail}: {reason}")
+        on = f" on {where}" if where else ""
+        what = f"key {key!r}" if key else "the bucket"
+        super().__init__(f"storage {operation} failed for {what}{on}{tail}: {reason}{fix_hint(reason)}")
+
+
+AUTH_CODES = ("403", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken")
+
+
+def fix_hint(reason: str) -> str:
+    """What to check for the common failures (credentials, endpoint down)."""
+    if any(code in reason for code in AUTH_CODES):
+        return " (fix: check storage.access_key_id / storage.secret_access_key and the bucket's permissions)"
+    if "Could not connect" in reason or "EndpointConnectionError" in reason or "Connection refused" in reason:
+        return " (fix: is storage.endpoint_url right and the S3 server up?)"
+    return ""
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidaio.storage.config import S3_MAX_PRESIGN_TTL_S, StorageConfig
 from vidaio.storage.errors import StorageError, describe, error_code, is_transient
+from vidaio.targets import storage_target
 
 T = TypeVar("T")
 
@@ -144,8 +145,9 @@ class S3Store:
                 if not transient or attempts > self.cfg.max_retries:
                     logger.error("storage {} {!r} failed (attempt {}): {}", operation, key, attempts, describe(exc))
                     raise StorageError(
-                        operation, key, describe(exc), attempts=attempts, retryable=transient
-                    ) from exc
+                        operation, key, describe(exc), attempts=attempts, retryable=transient,
+                        where=storage_target(self.cfg),
+                    ) from exc  # fmt: skip
                 delay = min(self.cfg.retry_backoff_s * 2 ** (attempts - 1), self.cfg.retry_backoff_max_s)
                 logger.warning(
                     "storage {} {!r}: transient error (attempt {}), retry in {:.2f}s: {}",
@@ -164,7 +166,10 @@ class S3Store:
                 if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
                     raise
             if not self.cfg.create_bucket:
-                raise StorageError("ensure_bucket", "", f"bucket {self.bucket!r} does not exist (create_bucket=False)")
+                raise StorageError(
+                    "ensure_bucket", "", "the bucket does not exist (fix: create it, or set storage.create_bucket=true)",
+                    where=storage_target(self.cfg),
+                )  # fmt: skip
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             if self.cfg.region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.cfg.region}
