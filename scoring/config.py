@@ -16,7 +16,9 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Content durations (s) the length-score table of the seed knows; 5 and 10 are served today.
+# Content durations (s) the length-score table of the seed knows. Which of them a validator serves
+# (validator.content_lengths) and the VMAF thresholds it asks for (validator.compression_thresholds)
+# are the validator's task-planning settings, not scoring constants.
 KNOWN_CONTENT_LENGTHS: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320)
 
 
@@ -69,10 +71,6 @@ class ScoringConfig(BaseSettings):
     )
     quality_weight: float = Field(0.5, ge=0.0, le=1.0, description="W1: weight of S_Q in S_pre.")
     length_weight: float = Field(0.5, ge=0.0, le=1.0, description="W2: weight of S_L in S_pre.")
-    default_content_length: int = Field(5, ge=5, le=10, description="Content length (s) when a miner requests none.")
-    available_content_lengths: tuple[int, ...] = Field(
-        (5, 10), description="Content lengths (s) validators serve today (subset of the known durations)."
-    )
     max_content_length: float = Field(
         320.0, gt=0, le=100_000, description="Length (s) at which S_L = 1: S_L = log(1+L)/log(1+max)."
     )
@@ -87,9 +85,6 @@ class ScoringConfig(BaseSettings):
     )
     compression_rate_exponent: float = Field(
         1.5, ge=1.2, le=2.0, description="Exponent on the compression rate C in (1 - C^exp)."
-    )
-    compression_vmaf_thresholds: tuple[float, ...] = Field(
-        (85.0, 89.0, 93.0), description="VMAF thresholds a compression task may ask for."
     )
 
     # §6.4 output-validation limits live in MetricsConfig (scoring/metrics/config.py).
@@ -168,14 +163,6 @@ class ScoringConfig(BaseSettings):
             e, g, a = (getattr(self, f"{task}_tier_{t}") for t in ("elite", "good", "average"))
             if not e >= g >= a:
                 problems.append(f"{task}_tier_elite >= {task}_tier_good >= {task}_tier_average must hold")
-        if not self.available_content_lengths or any(
-            x not in KNOWN_CONTENT_LENGTHS for x in self.available_content_lengths
-        ):
-            problems.append(f"available_content_lengths must be a non-empty subset of {KNOWN_CONTENT_LENGTHS}")
-        if self.default_content_length not in self.available_content_lengths:
-            problems.append("default_content_length must be one of available_content_lengths")
-        if any(not 0 <= t < 100 for t in self.compression_vmaf_thresholds) or not self.compression_vmaf_thresholds:
-            problems.append("compression_vmaf_thresholds must be a non-empty list of values in [0, 100)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -23,6 +23,8 @@ PROTOCOL_VERSION = 1
 MAX_URL_LENGTH = 4096
 MAX_DEADLINE_S = 3600.0
 MAX_CONTENT_LENGTH_S = 320
+DEFAULT_CONTENT_LENGTH_S = 5
+"""Clip length (s) of a miner that declares none: what the validator sends it."""
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, description="Opaque id: 1-128 chars of [A-Za-z0-9_.:-].")]
@@ -110,7 +112,10 @@ class Capabilities(_Message):
     """`GET /capabilities`: what this miner mines (configuration, never a code edit)."""
 
     task_type: TaskType
-    max_content_length: int = Field(5, ge=1, le=MAX_CONTENT_LENGTH_S, description="Longest clip (s) accepted.")
+    max_content_length: int = Field(
+        DEFAULT_CONTENT_LENGTH_S, ge=1, le=MAX_CONTENT_LENGTH_S,
+        description="Clip length (s) this miner processes: validators send the longest length they serve within it.",
+    )  # fmt: skip
     upscaling_types: list[UpscalingType] = Field(default_factory=list, max_length=len(UpscalingType))
     codecs: list[Codec] = Field(default_factory=list, max_length=len(Codec))
     software_version: str = Field("0.0.0", min_length=1, max_length=64)
@@ -141,7 +146,9 @@ class UpscalingTask(_Task):
 
     task_type: UpscalingType
     scale: int = Field(ge=2, le=4)
-    content_length: int = Field(5, ge=1, le=MAX_CONTENT_LENGTH_S, description="Clip length in seconds.")
+    content_length: int = Field(
+        DEFAULT_CONTENT_LENGTH_S, ge=1, le=MAX_CONTENT_LENGTH_S, description="Clip length in seconds."
+    )
 
     @model_validator(mode="after")
     def _scale_matches(self) -> UpscalingTask:

@@ -34,7 +34,6 @@ class SynthesisConfig(BaseModel):
     max_ready: int = Field(2, ge=1, le=64, description="Prepared tasks kept ready per task shape.")
     workers: int = Field(1, ge=1, le=16, description="Background threads preparing tasks.")
     seed: int | None = Field(None, ge=0, description="Fixed seed for reproducible content (tests/demo); unset = unpredictable.")
-    compression_seconds: float = Field(10.0, gt=0, le=320, description="Length of compression task clips (s).")
     fps: int = Field(24, ge=1, le=120, description="Frame rate of every task clip.")
     synthetic_text: bool = Field(True, description="Draw moving text in synthetic clips (skipped if no font works).")
     max_render_pixels: int = Field(

@@ -23,7 +23,6 @@ def test_spec_defaults() -> None:
     assert (c.vmaf_samples, c.pieapp_frames, c.pieapp_cap, c.upscaling_vmaf_threshold) == (5, 4, 2.0, 50.0)
     assert (c.quality_weight, c.length_weight, c.final_score_scale, c.final_score_steepness) == (0.5, 0.5, 0.1, 6.979)
     assert (c.compression_rate_weight, c.compression_vmaf_weight, c.compression_rate_exponent) == (0.8, 0.2, 1.5)
-    assert c.compression_vmaf_thresholds == (85.0, 89.0, 93.0)
     assert (c.history_window, c.ema_decay, c.vmaf_safety_margin) == (10, 0.75, 5.0)
     assert (c.upscaling_bonus_threshold, c.upscaling_penalty_f_threshold, c.upscaling_penalty_q_threshold) == (
         0.32, 0.20, 0.25)
@@ -32,7 +31,9 @@ def test_spec_defaults() -> None:
     assert (c.upscaling_tier_elite, c.upscaling_tier_good, c.upscaling_tier_average) == (0.32, 0.20, 0.10)
     assert (c.compression_tier_elite, c.compression_tier_good, c.compression_tier_average) == (0.74, 0.55, 0.40)
     assert (c.compression_pool_share, c.upscaling_pool_share, c.weights_interval) == (0.6, 0.4, 360)
-    assert c.default_content_length == 5 and c.available_content_lengths == (5, 10)
+    # one setting per fact: served lengths and VMAF thresholds are the validator's (issue 14)
+    assert not {"default_content_length", "available_content_lengths", "compression_vmaf_thresholds"} & set(
+        ScoringConfig.model_fields)
 
 
 def test_every_field_is_described() -> None:
@@ -57,7 +58,6 @@ def test_every_field_is_described() -> None:
         ("max_bonus", 0.25, "[0.1, 0.2]"),
         ("max_penalty_f", 0.1, "[0.15, 0.25]"),
         ("max_penalty_q", 0.35, "[0.2, 0.3]"),
-        ("default_content_length", 20, "[5, 10]"),
         ("quality_weight", 1.5, "[0.0, 1.0]"),
         ("ema_decay", 1.0, "(0.0, 1.0)"),
         ("upscaling_vmaf_threshold", 101, "[0, 100]"),
@@ -77,8 +77,6 @@ def test_out_of_range_rejected_with_name_and_range(field: str, value: float, all
         ({"compression_rate_weight": 0.7}, "compression_rate_weight \\+ compression_vmaf_weight must be 1"),
         ({"quality_weight": 0.6}, "quality_weight \\+ length_weight must be 1"),
         ({"upscaling_tier_good": 0.5}, "upscaling_tier_elite >= upscaling_tier_good"),
-        ({"available_content_lengths": (5, 7)}, "available_content_lengths"),
-        ({"default_content_length": 10, "available_content_lengths": (5,)}, "default_content_length"),
     ],
 )
 def test_inconsistent_settings_rejected(kwargs: dict[str, object], match: str) -> None:
@@ -94,9 +92,9 @@ def test_consistent_pair_accepted() -> None:
 def test_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDAIO_SCORING__HISTORY_WINDOW", "7")
     monkeypatch.setenv("VIDAIO_SCORING__EMA_DECAY", "0.5")
-    monkeypatch.setenv("VIDAIO_SCORING__COMPRESSION_VMAF_THRESHOLDS", "[80, 90]")
+    monkeypatch.setenv("VIDAIO_SCORING__MAX_BONUS", "0.12")
     c = ScoringConfig()
-    assert (c.history_window, c.ema_decay, c.compression_vmaf_thresholds) == (7, 0.5, (80.0, 90.0))
+    assert (c.history_window, c.ema_decay, c.max_bonus) == (7, 0.5, 0.12)
 
 
 def test_env_out_of_range_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from scoring.compression import compression_score
 from scoring.config import ScoringConfig
 from scoring.upscaling import final_score, length_score
 from vidaio.cli.db import DB_OPTION, TaskOpt, fail, run_query
+from vidaio.validator.config import ValidatorSettings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -70,7 +71,7 @@ def curves_figure(cfg: ScoringConfig, width: int = 1500, height: int = 500) -> F
     top = cfg.max_content_length
     lengths = [top ** (i / 400) for i in range(401)]  # 1 s .. max, evenly spaced on a log axis
     ax_l.plot(lengths, [length_score(x, cfg) for x in lengths], color="tab:blue")
-    for served in cfg.available_content_lengths:
+    for served in ValidatorSettings().content_lengths:
         s_l = length_score(served, cfg)
         ax_l.plot([served], [s_l], "o", color="tab:red")
         ax_l.annotate(f"{served} s: {s_l:.4f}", (served, s_l), textcoords="offset points", xytext=(8, -12))
@@ -87,7 +88,7 @@ def curves_figure(cfg: ScoringConfig, width: int = 1500, height: int = 500) -> F
     ax_f.set(title="Upscaling final score S_F", xlabel="S_pre = W1*S_Q + W2*S_L", ylabel="S_F")
 
     rates = [x / 200 for x in range(221)]
-    thr = cfg.compression_vmaf_thresholds[0]
+    thr = ValidatorSettings().compression_thresholds[0]
     for margin in (0.0, 5.0, 10.0, 100.0 - thr):
         vmaf = thr + margin
         ax_c.plot(

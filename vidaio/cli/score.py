@@ -22,6 +22,8 @@ from scoring.compression import compression_score
 from scoring.config import KNOWN_CONTENT_LENGTHS, ScoringConfig
 from scoring.quality import pieapp_to_quality
 from scoring.upscaling import upscaling_score
+from vidaio.protocol import DEFAULT_CONTENT_LENGTH_S
+from vidaio.validator.config import ValidatorSettings
 
 score_app = typer.Typer(
     help="Score responses and explain the scoring formulas (SPEC §6).",
@@ -88,7 +90,7 @@ def formula_upscaling(
     """S_Q (PIE-APP, VMAF gate), S_L, S_pre and S_F of one upscaling response."""
     cfg = _guarded(ScoringConfig)
     _check_vmaf(vmaf)
-    length_s = cfg.default_content_length if length is None else length
+    length_s = DEFAULT_CONTENT_LENGTH_S if length is None else length
     if length_s not in KNOWN_CONTENT_LENGTHS:
         raise _fail(f"unknown --length {length_s}; known: {', '.join(map(str, KNOWN_CONTENT_LENGTHS))} (s)")
     s_q_pieapp = _guarded(lambda: pieapp_to_quality(pieapp, cfg))
@@ -102,7 +104,7 @@ def formula_upscaling(
         ("vmaf_passed", "VMAF >= gate (else S_Q = 0)", b.vmaf_passed),
         ("s_q", "quality score S_Q", b.s_q),
         ("length", "content length (s)", length_s),
-        ("length_available", "served by validators today", length_s in cfg.available_content_lengths),
+        ("length_available", "served by validators by default", length_s in ValidatorSettings().content_lengths),
         ("s_l", "length score S_L", b.s_l),
         ("s_pre", f"S_pre = {cfg.quality_weight}*S_Q + {cfg.length_weight}*S_L", b.s_pre),
         ("s_f", "final score S_F", b.s_f),

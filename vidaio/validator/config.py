@@ -79,7 +79,8 @@ class ValidatorSettings(BaseModel):
     content_lengths: list[int] = Field(
         default_factory=lambda: [5, 10],
         min_length=1,
-        description="Upscaling clip lengths (s) drawn from, never above a miner's declared maximum.",
+        description="Upscaling clip lengths (s) served; each miner is sent the longest one within its declared "
+        "max_content_length (a miner declaring none: 5 s).",
     )
     compression_thresholds: list[float] = Field(
         default_factory=lambda: [85.0, 89.0, 93.0],
@@ -133,7 +134,10 @@ class ValidatorSettings(BaseModel):
     input_presign_ttl_s: int = Field(
         0, ge=0, le=7 * 86_400, description="Lifetime of the task input URLs (0 = the task deadline + 10 min)."
     )
-    weights_retries: int = Field(3, ge=0, le=20, description="Extra attempts when setting weights fails.")
+    weights_retries: int = Field(
+        3, ge=0, le=20, description="Extra attempts when setting weights fails (the only retry layer: one "
+        "submission per attempt, each recorded in weight_sets).",
+    )  # fmt: skip
     weights_backoff_s: float = Field(5.0, ge=0, le=600, description="First wait before a weights retry (doubles).")
     prune_interval_s: float = Field(
         86_400.0, ge=0, le=30 * 86_400, description="Seconds between database prunes (0 = only at start-up)."
