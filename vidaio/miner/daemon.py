@@ -36,6 +36,8 @@ from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
 from vidaio.targets import chain_target
+from vidaio.telemetry.config import MINER_DEFAULT_PORT
+from vidaio.telemetry.exporter import serve_metrics
 from vidaio.transport.config import ServerConfig
 from vidaio.transport.server import build_miner_app
 
@@ -307,7 +309,9 @@ async def run_miner(cfg: MinerConfig, signals: StopSignal | None = None) -> None
     with _signals_to(signals):
         rt = await build_miner(cfg)
         try:
-            await serve_miner(rt, signals)
+            with serve_metrics(cfg.prometheus, rt.handler.metrics.registry, daemon="miner",
+                               default_port=MINER_DEFAULT_PORT, error=MinerStartupError):  # fmt: skip
+                await serve_miner(rt, signals)
         finally:
             await rt.close()
 

@@ -68,6 +68,8 @@ class JobStats:
 
     input_bytes: int | None = None
     output_bytes: int | None = None
+    engine_s: float | None = None  # job submitted -> engine output (worker-pool wait included)
+    upload_s: float | None = None  # upload + presign of the output
 
 
 def remove_tree(path: Path | None) -> None:
@@ -148,11 +150,14 @@ class LocalMinerExecutor:
                 raise TaskFailed("deadline: passed while fetching the input") from None
             stats.input_bytes = fetched.size
             work = functools.partial(self.engines.run, job, src, dst, deadline, scratch)
+            submitted = time.monotonic()
             running = self.pool.submit(job.lane, work, label=job.task_id)
             out = await self.pool.wait(running)
-            stats.output_bytes = out.size_bytes
+            stats.output_bytes, stats.engine_s = out.size_bytes, time.monotonic() - submitted
+            uploading = time.monotonic()
             await self.storage.upload(dst, job.key)
             url = await self.storage.presign_get(job.key)
+            stats.upload_s = time.monotonic() - uploading
             return MinerJobOutcome(url.url, fetched.size, out.size_bytes, out.engine, out.detail, self.node)
         finally:
             if running is not None and not running.done():

@@ -31,10 +31,11 @@ from vidaio.miner.execute import TASK_DIR_PREFIX as TASK_DIR_PREFIX
 from vidaio.miner.execute import JobStats, MinerJob, TaskFailed, remove_tree
 from vidaio.miner.jobs import InputRejected
 from vidaio.miner.worker import JobAbandoned, Lane
-from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, UpscalingTask
+from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, UpscalingTask, task_type_of
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store, object_key
 from vidaio.tasklog import miner_task_from
+from vidaio.telemetry.miner import MinerMetrics
 from vidaio.transport.handler import CallerInfo
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class MinerHandler:
         executor: MinerExecutor,
         software_version: str = "0.0.0",
         wall_clock: Callable[[], float] = time.time,
+        metrics: MinerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.hotkey = hotkey
@@ -100,6 +102,7 @@ class MinerHandler:
         self.work_dir = Path(settings.work_dir)
         self._wall = wall_clock
         self._caps = policy.capabilities_for(settings, software_version)
+        self.metrics = metrics or MinerMetrics()  # Prometheus (served by the daemon when enabled)
 
     # ------------------------------------------------------------------ TaskHandler
     async def capabilities(self) -> Capabilities:
@@ -141,6 +144,7 @@ class MinerHandler:
         started = time.monotonic()
         rec = _Record()
         stats = JobStats()
+        track = self.metrics.task(task_type_of(task).value, getattr(getattr(task, "codec", None), "value", None))
         try:
             if refusal is not None:
                 rec.result = f"refused: {refusal}"
@@ -179,6 +183,7 @@ class MinerHandler:
             rec.result = f"error: {reason}"
             return TaskError(task_id=task.task_id, error=reason)
         finally:
+            track.finish(rec.result, stats)
             rec.input_bytes = rec.input_bytes if rec.input_bytes is not None else stats.input_bytes
             rec.output_bytes = rec.output_bytes if rec.output_bytes is not None else stats.output_bytes
             miner_task_from(

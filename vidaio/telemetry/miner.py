@@ -54,12 +54,19 @@ class TaskTrack:
     def uploaded(self, seconds: float) -> None:
         self._m.upload_seconds.labels(self._labels[0]).observe(max(0.0, seconds))
 
-    def finish(self, outcome: str) -> None:
-        """`outcome`: the handler's result text ("ok (...)", "refused: why", "error: reason", "cancelled ...")."""
+    def finish(self, outcome: str, stats: object | None = None) -> None:
+        """`outcome`: the handler's result text ("ok (...)", "refused: why", "error: reason", "cancelled ...");
+        `stats`: the job's JobStats (engine_s, output_bytes, upload_s observed when measured)."""
         if self._done:
             return
         self._done = True
         self._m.in_progress.labels(self._labels[0]).dec()
+        engine_s = getattr(stats, "engine_s", None)
+        if engine_s is not None:
+            self.engine_done(engine_s, getattr(stats, "output_bytes", None))
+        upload_s = getattr(stats, "upload_s", None)
+        if upload_s is not None:
+            self.uploaded(upload_s)
         if outcome.startswith("ok"):
             self._m.completed.labels(*self._labels).inc()
             return
