@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -60,13 +61,13 @@ def prepare_input(src: Path, dst: Path, seconds: float, crf: int) -> Path:
     """First `seconds` of `src`, no audio, as x264 CRF `crf` preset medium (cached)."""
     if not dst.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".tmp.mp4")
+        tmp = dst.with_suffix(f".{os.getpid()}.tmp.mp4")  # concurrent runs each write their own, then replace
         run_ffmpeg(
             ["-loglevel", "error", "-i", str(src), "-t", f"{seconds}", "-map", "0:v:0", "-an",
              "-c:v", "libx264", "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p", str(tmp)],
             timeout_s=900,
         )  # fmt: skip
-        tmp.rename(dst)
+        os.replace(tmp, dst)
     return dst
 
 
