@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scoring.config import ScoringConfig
-from scoring.history import RoundRecord, compute_multipliers, update_accumulate_score
+from scoring.history import RoundRecord, StoredStanding, next_standing
 from vidaio.db.config import DbConfig
 from vidaio.db.migrate import upgrade_to_head
 from vidaio.db.models import MinerMetadata, MinerRoundHistory
@@ -107,18 +107,18 @@ def metadata_rows(db_path: Path) -> dict[int, MinerMetadata]:
 
 
 def record_of(row: MinerRoundHistory) -> RoundRecord:
-    return RoundRecord(score=row.s_f, s_q=row.s_q or 0.0, vmaf=row.vmaf or 0.0,
-                       vmaf_threshold=row.vmaf_threshold or 0.0)  # fmt: skip
+    return RoundRecord(score=row.s_f, s_q=row.s_q, vmaf=row.vmaf, vmaf_threshold=row.vmaf_threshold, s_l=row.s_l,
+                       compression_rate=row.compression_rate)  # fmt: skip
 
 
 def replay_accumulate(rows: list[MinerRoundHistory], cfg: ScoringConfig) -> float:
-    """The accumulate score of one miner recomputed from its history rows (oldest first).
+    """The accumulate score of one miner recomputed from its history rows (oldest first) with the
+    production rule (`next_standing`), from the rows alone: checks what the repository loads and stores.
 
-    Valid when the rows are the miner's complete history of one task type (no pruning).
+    Valid when the rows are the miner's complete history (no pruning).
     """
-    acc = 0.0
-    for i in range(len(rows)):
-        window = [record_of(r) for r in rows[: i + 1]][-cfg.history_window :]
-        mult = compute_multipliers(rows[i].task_type, window, cfg)  # type: ignore[arg-type]
-        acc = update_accumulate_score(acc, rows[i].s_f * mult.total, cfg)
-    return acc
+    stored: StoredStanding | None = None
+    for row in rows:
+        st = next_standing(stored, row.hotkey, row.task_type, record_of(row), cfg)
+        stored = StoredStanding(row.hotkey, row.task_type, st.accumulate_score, st.window)  # type: ignore[arg-type]
+    return stored.accumulate_score if stored is not None else 0.0
