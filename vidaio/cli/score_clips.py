@@ -10,8 +10,9 @@ miner's self-check sees different frames than the validator will.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -251,7 +252,8 @@ def score_upscaling(
     )
     from scoring.metrics.pieapp import PieAppWeightsError, get_metric  # imports torch: only here
 
-    with _logs(verbose), err_console.status("loading PIE-APP", spinner="dots"):
+    # pyiqa prints its download/loading lines on stdout: stdout is for the verdict only (--json)
+    with _logs(verbose), err_console.status("loading PIE-APP", spinner="dots"), redirect_stdout(sys.stderr):
         metric = _guarded(lambda: get_metric(metrics_cfg), (PieAppWeightsError,))
     dev = str(metric.backend.device)
     if dev == "cpu":
@@ -263,7 +265,7 @@ def score_upscaling(
         err_console.print(f"PIE-APP ({metric.backend.name}) on {dev}")
     if metric.backend.random_weights:
         err_console.print("[red]PIE-APP uses RANDOM weights: the score is meaningless (demo/test only)[/red]")
-    with _logs(verbose), _progress(3 + scoring_cfg.pieapp_frames, as_json) as step:
+    with _logs(verbose), _progress(3 + scoring_cfg.pieapp_frames, as_json) as step, redirect_stdout(sys.stderr):
         v = _guarded(
             lambda: evaluate_upscaling(
                 ref,

@@ -140,3 +140,27 @@ def test_upscaling_scale_cannot_be_inferred(clips: dict[str, Path]) -> None:
     )
     assert r.exit_code == 2
     assert "cannot infer --scale" in r.stderr
+
+
+@pytest.mark.slow
+def test_upscaling_json_stdout_is_only_json_when_pieapp_prints(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyiqa prints its download/loading line with print(): it must not land ahead of the JSON."""
+    import scoring.metrics.pieapp as pieapp
+
+    real = pieapp.get_metric
+
+    def chatty(cfg):  # noqa: ANN001, ANN202 - stands in for pyiqa's print() during weight loading
+        print('Downloading: "https://example.invalid/PieAPPv0.1.pth" to /cache/PieAPPv0.1.pth')
+        metric = real(cfg)
+        print("Loading pretrained model PieAPP from /cache/PieAPPv0.1.pth")
+        return metric
+
+    monkeypatch.setattr(pieapp, "get_metric", chatty)
+    args = ["score", "upscaling", str(clips["ref"]), str(clips["up"]), "--input", str(clips["input"])]
+    args += ["--length", "5", "--pieapp-weights", ABSENT_WEIGHTS, "--device", "cpu", "--random-weights", "--json"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["status"] == "ok"  # the whole of stdout is the verdict
+    assert "Downloading:" in r.stderr and "Loading pretrained model" in r.stderr
