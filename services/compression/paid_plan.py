@@ -53,6 +53,7 @@ class PaidPlan:
         return search_objective(
             measure, score=self.score, feasible=self.feasible, start=self.start, lo=self.lo, hi=self.hi,
             max_probes=self.max_probes, slope_prior=self.slope_prior, min_gain=self.min_gain, explore=self.explore,
+            max_size=self.input_size,
             should_continue=should_continue,
         )  # fmt: skip
 

@@ -142,10 +142,15 @@ def search_objective(
     max_step: int = 10,
     min_gain: float = 0.001,
     explore: float = 0.0,
+    max_size: int | None = None,
     should_continue: Callable[[], bool] | None = None,
 ) -> PaidSearchResult:
     """Maximise `score` over integer CRF in [lo, hi] subject to `feasible`, measuring at most
-    `max_probes` CRFs (never one twice). An infeasible probe scores -inf. Pure over `measure`."""
+    `max_probes` CRFs (never one twice). An infeasible probe scores -inf. Pure over `measure`.
+
+    With `max_size` (files must be smaller: the input's size) an infeasible probe at least that big
+    rules out every lower CRF, and any other infeasible probe (VMAF too low) every higher CRF; the
+    planner only looks between those bounds and, while nothing is feasible, moves into them."""
     if lo > hi:
         raise ValueError(f"empty CRF range: lo={lo} > hi={hi}")
     if max_probes < 1:
@@ -172,12 +177,13 @@ def search_objective(
         arr = np.asarray(s.per_frame, dtype=np.float64)
         ok[crf] = feasible(arr, s.size_bytes)
         values[crf] = score(arr, s.size_bytes) if ok[crf] else -math.inf
-        nxt = plan_next(
-            samples, values, score=score, feasible=feasible, lo=lo, hi=hi, slope_prior=slope_prior,
+        b_lo, b_hi = _bounds(samples, ok, lo, hi, max_size)
+        nxt = None if b_lo > b_hi else plan_next(
+            samples, values, score=score, feasible=feasible, lo=b_lo, hi=b_hi, slope_prior=slope_prior,
             size_per_crf=size_per_crf, max_step=max_step, min_gain=min_gain, explore=explore,
         )  # fmt: skip
         if nxt is None and not any(ok.values()):
-            nxt = _towards_feasible(samples, lo)
+            nxt = _towards_feasible(samples, ok, b_lo, b_hi, max_size, size_per_crf)
         if nxt is not None:
             predictions.append(nxt)
         crf = None if nxt is None else nxt[0]
@@ -188,9 +194,36 @@ def search_objective(
     return PaidSearchResult(samples, values, ok, best, stop, predictions)
 
 
-def _towards_feasible(samples: Sequence[Sample], lo: int) -> tuple[int, float] | None:
-    """Nothing measured is feasible and no prediction is: step down from the lowest CRF tried."""
-    low = min(s.crf for s in samples)
-    if low <= lo:
+def _bounds(samples: Sequence[Sample], ok: dict[int, bool], lo: int, hi: int, max_size: int | None
+            ) -> tuple[int, int]:  # fmt: skip
+    """CRF range still worth probing: above every too-big probe, below every too-low-VMAF probe."""
+    if max_size is None:
+        return lo, hi
+    big = [s.crf for s in samples if not ok[s.crf] and s.size_bytes >= max_size]
+    low = [s.crf for s in samples if not ok[s.crf] and s.size_bytes < max_size]
+    return max([lo] + [c + 1 for c in big]), min([hi] + [c - 1 for c in low])
+
+
+def _towards_feasible(samples: Sequence[Sample], ok: dict[int, bool], lo: int, hi: int, max_size: int | None,
+                      size_per_crf: float) -> tuple[int, float] | None:  # fmt: skip
+    """Nothing measured is feasible and no prediction is: move into the bounds (bisect when both
+    sides are known; up by the size curve when only "too big" is; else down)."""
+    measured = {s.crf for s in samples}
+    if lo > hi:
         return None
-    return max(lo, low - max(2, (low - lo) // 2)), -math.inf
+    too_big = [s for s in samples if not ok[s.crf] and max_size is not None and s.size_bytes >= max_size]
+    too_low = [s for s in samples if not ok[s.crf] and s not in too_big]
+    if too_big and too_low:
+        crf = (lo + hi + 1) // 2
+    elif too_big:
+        top = max(too_big, key=lambda s: s.crf)
+        assert max_size is not None
+        steps = math.log(top.size_bytes / max_size) / size_per_crf + 1.0
+        crf = min(hi, top.crf + max(1, math.ceil(steps)))
+    else:
+        low = min(s.crf for s in samples)
+        crf = max(lo, low - max(2, (low - lo) // 2))
+    candidates = [c for c in range(lo, hi + 1) if c not in measured]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: abs(c - crf)), -math.inf

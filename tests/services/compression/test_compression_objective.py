@@ -157,3 +157,29 @@ def test_search_validates_its_arguments() -> None:
         search_objective(at, lo=30, hi=20, **ok)
     with pytest.raises(ValueError, match="max_probes"):
         search_objective(at, lo=10, hi=20, max_probes=0, **ok)
+
+
+def test_a_narrow_window_between_too_big_and_too_low_is_found() -> None:
+    """Small input: low CRFs make files bigger than the input, high CRFs miss the threshold; only a
+    couple of CRFs are answers. The planner goes up past too-big probes and bisects the window."""
+    at = clip_model(seed=4, slope=1.0, spread=1.0)
+    sizes = {c: at(c).size_bytes for c in range(10, 64)}
+    feasible = [c for c in range(10, 64) if harmonic_mean_of(at(c)) >= 93.0]
+    top = max(feasible)
+    input_size = sizes[top - 1] - 1  # only `top` (and maybe nothing else) is both small and good enough
+    plan = paid_plan(CompressionSettings(), CFG, "av1", 93.0, input_size)
+    res = plan.run(at)
+    assert res.best is not None and res.best.crf == top, ([s.crf for s in res.samples], top)
+
+
+def test_nothing_feasible_between_the_bounds_stops() -> None:
+    at = clip_model(seed=4, slope=1.0, spread=1.0)
+    good = max(c for c in range(10, 64) if harmonic_mean_of(at(c)) >= 93.0)
+    plan = paid_plan(CompressionSettings(), CFG, "av1", 93.0, at(good).size_bytes)  # the last good CRF is too big
+    res = plan.run(at)
+    assert res.best is None and len(res.samples) <= plan.max_probes
+
+
+def harmonic_mean_of(sample: Sample) -> float:
+    v = np.asarray(sample.per_frame)
+    return float(len(v) / np.sum(1.0 / v))
