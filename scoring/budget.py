@@ -11,10 +11,12 @@ the answer. The budget lives with the scoring job itself, whatever executor runs
 - past the deadline `BudgetExceeded` is raised; `scoring.evaluate` turns it into a verdict with
   score 0 and reason `scoring_budget_exceeded`, and the worker goes on with the next answer.
 
-Default size: an honest 1080p answer of 276 frames (572 Mpx-frames) scores in ~3-8 s on 2 cores,
-i.e. ~6-14 ms per megapixel-frame; the default 60 ms per Mpx-frame + 20 s is ~5-10x that, enough
-for a busy machine, and a hostile file is cut off at a bounded multiple of what an honest one
-costs. PIE-APP is outside the budget: it runs on a fixed number of already-decoded frames of the
+Default size: an honest 1080p answer of 276 frames (572 Mpx-frames) scores in ~3-8 s on an idle
+2-core machine, i.e. ~6-14 ms per megapixel-frame; the default 30 s + 150 ms per Mpx-frame (116 s
+for that clip) is ~10x that plus a constant, so a hostile file is cut off at a bounded multiple of
+what an honest one costs while a busy machine (measured: honest 1080p scoring at 40-50 s with a
+load average of 24 on 2 cores) still scores honest answers. It is wall-clock time: it bounds how
+long a round waits, whatever the cause. PIE-APP is outside the budget: it runs on a fixed number of already-decoded frames of the
 validated size, so the answer cannot make it cost more.
 """
 

@@ -40,7 +40,7 @@ class MetricsConfig(BaseModel):
         "matches a full-clip run (1 = triplets i-1, i, i+1).",
     )
     answer_budget_base_s: float = Field(
-        default=20.0,
+        default=30.0,
         ge=0,
         le=3600,
         description="Work budget for scoring one answer (validation, decoding, VMAF, colour check; PIE-APP "
@@ -48,10 +48,11 @@ class MetricsConfig(BaseModel):
         "Past it the answer scores 0 (scoring_budget_exceeded) and its work is killed; 0 and 0 = no limit.",
     )
     answer_budget_s_per_mpx_frame: float = Field(
-        default=0.06,
+        default=0.15,
         ge=0,
         le=10,
-        description="Budget per frame-megapixel of the clip (an honest 1080p answer costs ~0.006-0.014 s).",
+        description="Budget per frame-megapixel of the clip: about 10x what an honest answer costs on an idle "
+        "2-core machine (0.006-0.014 s); raise it on an overloaded validator (the budget is wall-clock).",
     )
     answer_budget_max_s: float = Field(
         default=900.0, gt=0, le=7200, description="Upper bound of the per-answer work budget, in seconds."

@@ -34,8 +34,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_budget_from_the_clip(tmp_path: Path) -> None:
-    b = Budget.for_clip(276, 1920, 1080, base_s=20, s_per_mpx_frame=0.06, max_s=900)
-    assert b.limit_s == pytest.approx(20 + 0.06 * 276 * 1920 * 1080 / 1e6)
+    b = Budget.for_clip(276, 1920, 1080, base_s=30, s_per_mpx_frame=0.15, max_s=900)
+    assert b.limit_s == pytest.approx(30 + 0.15 * 276 * 1920 * 1080 / 1e6)
+    assert answer_budget_default_1080p() == pytest.approx(b.limit_s)
     assert Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300).limit_s == 300
     assert Budget.for_clip(10, 10, 10, base_s=0, s_per_mpx_frame=0, max_s=9).limit_s == float("inf")
     cfg = MetricsConfig(answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5)
@@ -48,6 +49,14 @@ def test_expired_budget_stops_a_decode_loop(clips: dict[str, Path]) -> None:
     with pytest.raises(BudgetExceeded, match="scoring_budget_exceeded.*decoding"):
         decode_pass(clips["answer"], budget=spent)
     assert decode_pass(clips["answer"], budget=Budget(60)).frames == 30
+
+
+def answer_budget_default_1080p() -> float:
+    cfg = MetricsConfig()
+    return Budget.for_clip(
+        276, 1920, 1080, base_s=cfg.answer_budget_base_s, s_per_mpx_frame=cfg.answer_budget_s_per_mpx_frame,
+        max_s=cfg.answer_budget_max_s,
+    ).limit_s  # fmt: skip
 
 
 def _slow_ffmpeg(d: Path, marker: Path, pids: Path) -> Path:
