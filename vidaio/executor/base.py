@@ -9,7 +9,7 @@ implemented by `vidaio.validator.pool.ScorePool` and `vidaio.executor.ray_scorin
 from __future__ import annotations
 
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from scoring.evaluate import CompressionVerdict, UpscalingVerdict
@@ -43,7 +43,13 @@ class MinerExecutor(Protocol):
 class ScoringExecutor(Protocol):
     """Scores one answer (validation, VMAF, PIE-APP) off the event loop."""
 
+    secret: str  # the validator's sampling secret (the judge samples claim frames with it)
+
     def start(self) -> ScoringExecutor: ...
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` (a module-level function) where scoring runs, e.g. `scoring.claims.claim_print`."""
+        ...
 
     async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict: ...
 

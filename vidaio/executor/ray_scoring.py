@@ -55,9 +55,11 @@ def purge_dead_node_scratch(parent: Path) -> int:
 class ScoringWorker:
     """Ray actor (threaded): scores jobs on one node with the validator's context."""
 
-    def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig) -> None:
+    def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig, torch_threads: int) -> None:
         from vidaio.validator.pool import _Context
 
+        # torch (imported with PIE-APP) reads its thread count from these: the CPUs this actor reserved
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
         self.ctx = _Context(secret, scoring, metrics)
         self.node_id = current_node_id()
         purge_dead_node_scratch(Path(tempfile.gettempdir()))
@@ -100,11 +102,32 @@ class ScoringWorker:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def call(self, fn: Any, args: list[tuple[str, Any, Any]]) -> tuple[str, Any, str]:
+        """`fn(*args)` with the head's files (("file", name, ObjectRef)) written to a scratch dir here."""
+        tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{self.node_id[:12]}-"))
+        try:
+            real: list[Any] = []
+            for i, (kind, name, value) in enumerate(args):
+                if kind == "file":
+                    (tmp / str(i)).mkdir()
+                    path = tmp / str(i) / name
+                    path.write_bytes(ray.get(value))
+                    real.append(path)
+                else:
+                    real.append(value)
+            return "ok", fn(*real), self.node_id
+        except Exception as exc:
+            return "raise", exc, self.node_id
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
 
 class RayScorePool:
     """`ScoringExecutor` over the scoring actors of the worker nodes."""
 
     def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig, ray_cfg: RaySettings) -> None:
+        self.secret = secret
+        self._calls = 0
         self.ray_cfg = ray_cfg
         self._owns_connection = False
         self._refs: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
@@ -116,7 +139,7 @@ class RayScorePool:
             return remote_cls.options(
                 num_cpus=ray_cfg.job_num_cpus, num_gpus=ray_cfg.num_gpus_per_actor if gpu else 0,
                 max_concurrency=ray_cfg.max_in_flight_per_node, max_restarts=0, scheduling_strategy=pinned(node.node_id),
-            ).remote(secret, scoring, metrics)  # fmt: skip
+            ).remote(secret, scoring, metrics, max(1, int(ray_cfg.job_num_cpus)))  # fmt: skip
 
         def per_node(node: WorkerNode) -> list[tuple[int, bool]]:
             if ray_cfg.num_gpus_per_actor > 0 and node.gpus >= ray_cfg.num_gpus_per_actor:
@@ -160,6 +183,24 @@ class RayScorePool:
         except OSError as exc:
             raise BadReferenceError(f"cannot read the reference or input clip: {exc}") from exc
         dist = await asyncio.to_thread(self._put_file, job.distorted, False)
+        return await self._dispatch(job.task_id, lambda actor: actor.score.remote(kind, job, seen, ref, dist, inp))
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on a worker node (a module-level function, like the local pool's `call`); `Path`
+        arguments that are files here travel through the object store (the first one is cached)."""
+        spec: list[tuple[str, Any, Any]] = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, Path) and arg.is_file():
+                ref = await asyncio.to_thread(self._put_file, arg, i == 0)
+                spec.append(("file", arg.name, ref))
+            else:
+                spec.append(("value", None, arg))
+        self._calls += 1
+        label = f"{getattr(fn, '__name__', 'call')}#{self._calls}"
+        return await self._dispatch(label, lambda actor: actor.call.remote(fn, spec))
+
+    async def _dispatch(self, label: str, submit: Any) -> Any:
+        """Run `submit(actor)` on a worker node; again on another one when the node dies under it."""
         tried: set[str] = set()
         last: BaseException | None = None
         for attempt in range(1, self.ray_cfg.scoring_attempts + 1):
@@ -171,10 +212,10 @@ class RayScorePool:
             if slot is None:
                 raise ScoringWorkerLost(f"no Ray worker node is available for scoring ({last or 'none joined'})")
             tried.add(slot.node_id)
-            self.placements.setdefault(job.task_id, []).append(slot.node_id)
+            self.placements.setdefault(label, []).append(slot.node_id)
             while len(self.placements) > PLACEMENTS_KEPT:
                 self.placements.popitem(last=False)
-            call = slot.actor.score.remote(kind, job, seen, ref, dist, inp)
+            call = submit(slot.actor)
             slot.inflight += 1
             try:
                 status, value, _node = await call
@@ -186,7 +227,7 @@ class RayScorePool:
                 self.fleet.drop(slot, dead=True)
                 logger.warning(
                     "scoring {}: worker node {} lost (attempt {}/{}: {}); re-running elsewhere",
-                    job.task_id, slot.node_id[:12], attempt, self.ray_cfg.scoring_attempts, type(exc).__name__,
+                    label, slot.node_id[:12], attempt, self.ray_cfg.scoring_attempts, type(exc).__name__,
                 )  # fmt: skip
                 continue
             finally:

@@ -24,6 +24,8 @@ for _sub in ("miner", "validator"):
     if _dir not in sys.path:
         sys.path.append(_dir)
 
+from validator_support import _home, s3, wallet_dir  # noqa: E402, F401  (the validator tests' fixtures)
+
 WORKER_RESOURCE = "vidaio_worker"
 OBJECT_STORE = 80 * 1024 * 1024
 # notice a dead node within seconds (defaults: ~30 s)
@@ -97,3 +99,4 @@ def ray_cluster() -> Iterator[RayTestCluster]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
