@@ -218,3 +218,14 @@ async def test_worker_killed_with_no_time_to_retry_is_a_clear_error_answer(
             assert "too little to retry" in got.result.error
             nxt = await client.send_task(axon, rt.hotkey, cmp_task(presigned_input(world, clip), "kill-4"), deadline_s=60)
             assert nxt.kind == "ok", nxt
+
+
+async def test_no_worker_node_offering_the_resource_is_a_clear_start_up_error(
+    ray_cluster: Any, world: World, tmp_path: Path
+) -> None:
+    from vidaio.miner.daemon import MinerStartupError
+
+    settings = miner_settings(world, "miner_a", tmp_path / "w", executor="ray", task_type="compression")
+    settings["ray"] = {"address": ray_cluster.address, "worker_resource": "gpu_box", "connect_timeout_s": 2}
+    with pytest.raises(MinerStartupError, match="no Ray worker node ready after 2s .*resource 'gpu_box'"):
+        await build_miner(MinerConfig(_env_file=None, **settings))  # type: ignore[arg-type]
