@@ -15,8 +15,8 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch==2.14.1 torchvision==0.29.1 (from the local disk cache where available)"
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-say "installing vidaio-subnet (editable) with the dev and localnet extras"
-.venv/bin/python -m pip install -q -e ".[dev,localnet]"
+say "installing vidaio-subnet (editable) with the dev, localnet and ray extras"
+.venv/bin/python -m pip install -q -e ".[dev,localnet,ray]"
 
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/pm2 ] || [ ! -f node_modules/uplot/dist/uPlot.iife.min.js ]; then
