@@ -8,8 +8,8 @@ evaluated at its expected count (the rule is linear in the counts).
 
 Nothing of the rule is copied here: S_f comes from `scoring.compression.compression_score`, and
 whether a round is a bonus / S_f-penalty / VMAF-penalty round, and what one such round is worth,
-comes from `scoring.history.compute_multipliers` applied to a one-round window, all with the
-validator's `ScoringConfig`. Pure functions; the simulated validator draws are seeded.
+comes from the validator's standing rule `scoring.history.next_standing` (its multipliers for a
+fresh miner's first round, i.e. a one-round window), all with the validator's `ScoringConfig`. Pure functions; the simulated validator draws are seeded.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 
 from scoring.compression import compression_score
 from scoring.config import ScoringConfig
-from scoring.history import RoundRecord, compute_multipliers
+from scoring.history import RoundRecord, next_standing
+from scoring.task_type import TaskType
 
 from .quality import harmonic_mean, sampled_harmonic_means
 
@@ -84,7 +85,8 @@ def estimate_paid(
     for v, w in zip(values.tolist(), weights.tolist(), strict=True):
         v = _clip(v)
         s = compression_score(rate, v, threshold, cfg).s_f
-        one = compute_multipliers("compression", [RoundRecord(score=s, vmaf=v, vmaf_threshold=threshold)], cfg)
+        record = RoundRecord(score=s, vmaf=v, vmaf_threshold=threshold, compression_rate=rate)
+        one = next_standing(None, "", TaskType.COMPRESSION, record, cfg).multipliers
         exp_s += w * s
         p_fail += w * (v < threshold)
         d_bonus += w * (one.bonus - 1.0)
