@@ -99,6 +99,24 @@ def test_weights_rate_limit(tmp_path: Path) -> None:
     assert chain.set_weights_sync("V1", {1: 1}).success
 
 
+async def test_weight_limits_are_enforced_and_shared_by_every_opener(tmp_path: Path) -> None:
+    chain = make(tmp_path / "c.sqlite")
+    chain.register("V1", stake=1, validator_permit=True)
+    for i in range(4):
+        chain.register(f"M{i}")
+    assert (await chain.hyperparameters()).max_weight_limit == 65535  # no limit by default
+    assert chain.set_weights_sync("V1", {1: 0.7, 2: 0.1, 3: 0.1, 4: 0.1}).success
+    chain.set_hyperparameters(max_weight_limit=32768, min_allowed_weights=3, weights_version=4)
+    other = make(tmp_path / "c.sqlite", hotkey="V1", max_weight_limit=65535)  # a later opener follows the file
+    hp = await other.hyperparameters()
+    assert (hp.max_weight_limit, hp.min_allowed_weights, hp.weights_version) == (32768, 3, 4)
+    assert "MaxWeightExceeded" in other.set_weights_sync("V1", {1: 0.7, 2: 0.1, 3: 0.1, 4: 0.1}, 4).message
+    assert "WeightVecLengthIsLow" in other.set_weights_sync("V1", {1: 0.5, 2: 0.5}, 4).message
+    assert "IncorrectWeightVersionKey" in other.set_weights_sync("V1", {1: 0.25, 2: 0.25, 3: 0.5}, 3).message
+    ok = await other.set_weights({1: 0.25, 2: 0.25, 3: 0.5}, version_key=4)
+    assert ok.success and other.weights_of(0) == pytest.approx({1: 0.25, 2: 0.25, 3: 0.5}, abs=1e-4)
+
+
 async def test_async_port_methods(tmp_path: Path) -> None:
     chain = make(tmp_path / "c.sqlite", hotkey="V1")
     chain.register("V1", stake=1, validator_permit=True)
