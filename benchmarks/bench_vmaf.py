@@ -1,16 +1,24 @@
-"""VMAF benchmark: scoring one compression response with sampled VMAF (5 frames) vs full-clip VMAF.
+"""VMAF benchmark: scoring one 1080p compression answer the validator's way vs full-clip VMAF (issue 19).
 
-    python -m benchmarks.bench_vmaf [--runs 5] [--source PATH] [--threshold 85]
+    python -m benchmarks.bench_vmaf [--runs 5] [--source PATH] [--threshold 85] [--no-exploits]
 
 The pair: a ~10 s 1080p reference (the `real-720p-a.mp4` footage upscaled with lanczos, x264 crf 16,
 or a lavfi testsrc2 clip when the shared media is absent) and a compression miner's answer to it
 (SVT-AV1 preset 12 crf 38, MP4). Both are cached in `benchmarks/out/cache/vmaf/`.
 
-Per run, each mode scores the response the validator's way: output validation (probe, decode pass,
-identity checks), VMAF with the NEG model, `compression_score`.
-- sampled: `vmaf_frames` on 5 seeded frames (task id varies per run, so the frame positions do);
-- full:    `vmaf_full` over every frame.
-Reports the median of `--runs` for each, the ratio, and whether both reach the same verdict.
+Modes, per run (task id varies per run, so the sampled frame positions do):
+- scoring: `scoring.evaluate.evaluate_compression`, the whole scoring of one answer (MP4 header,
+  probe, ONE decode of the answer, one partial decode of the reference, ONE libvmaf run on the
+  5 sampled windows, colour check, formula);
+- scoring_warm: the same, for the next answer to the same task (the reference's frames are kept
+  by the worker, as in a round where every miner answers the same task);
+- legacy:  the pre-issue-19 path: `validate_output` (full decode) then `vmaf_frames` (ffmpeg decodes
+  both clips again up to the last sampled frame);
+- full:    `validate_output` then `vmaf_full` over every frame (the baseline).
+Exploits (issue 19): the box-surgery files of `tests/mp4_surgery.py` built from the same reference
+(edit-list re-map and floods, renamed ftyp, pixel-format switch, rotation, extra stream), each
+scored with `evaluate_compression`; the worst median time is compared with the honest answer's.
+Reports medians of `--runs`, the ratios, and whether the modes reach the same verdict.
 Writes `benchmarks/out/vmaf.json`.
 """
 
@@ -31,6 +39,7 @@ from rich.table import Table
 from benchmarks.media import DEFAULT_MEDIA
 from scoring.compression import compression_rate, compression_score
 from scoring.config import ScoringConfig
+from scoring.evaluate import answer_budget, evaluate_compression
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
@@ -81,7 +90,21 @@ def score_once(
     scfg: ScoringConfig,
     mcfg: MetricsConfig,
 ) -> dict[str, Any]:
-    """Validation + VMAF (sampled or full) + formula for one response; returns timings and the verdict."""
+    """One answer scored in `mode` (scoring, legacy or full); returns timings and the verdict."""
+    if mode in ("scoring", "scoring_warm"):
+        t0 = time.perf_counter()
+        v = evaluate_compression(
+            ref, dist, vmaf_threshold=threshold, codec="av1", task_id=task_id, secret="bench-secret",
+            scoring_cfg=scfg, metrics_cfg=mcfg,
+        )  # fmt: skip
+        total = time.perf_counter() - t0
+        if not v.ok:
+            console.print(f"[red]answer not scored ok: {v.messages}[/red]")
+        return {
+            "mode": mode, "task_id": task_id, "indices": v.vmaf_indices, "vmaf_harmonic_mean": v.vmaf,
+            "vmaf_passed": v.vmaf_passed, "s_f": v.score, "validate_s": v.timings.get("validate_s", 0.0),
+            "vmaf_s": v.timings.get("vmaf_s", 0.0), "total_s": total,
+        }  # fmt: skip
     t0 = time.perf_counter()
     ref_info = probe(ref)
     result = validate_output(dist, expected_for_compression(ref_info, "av1", mcfg), reference=ref_info)
@@ -90,7 +113,7 @@ def score_once(
     t1 = time.perf_counter()
     model, threads = mcfg.vmaf_model_compression, mcfg.vmaf_threads
     vm: VmafResult
-    if mode == "sampled":
+    if mode == "legacy":
         n = min(ref_info.frame_count, result.decoded_frames or ref_info.frame_count)
         idx = sample_frame_indices(n, scfg.vmaf_samples, secret="bench-secret", task_id=task_id)
         vm = vmaf_frames(ref, dist, idx, model=model, threads=threads, window=mcfg.vmaf_window)
@@ -103,7 +126,7 @@ def score_once(
     return {
         "mode": mode,
         "task_id": task_id,
-        "indices": sorted(vm.per_frame) if mode == "sampled" else None,
+        "indices": sorted(vm.per_frame) if mode == "legacy" else None,
         "vmaf_harmonic_mean": vm.harmonic_mean,
         "vmaf_passed": b.vmaf_passed,
         "s_f": b.s_f,
@@ -113,11 +136,55 @@ def score_once(
     }
 
 
+def exploit_times(ref: Path, runs: int, threshold: float, scfg: ScoringConfig, mcfg: MetricsConfig) -> dict:
+    """Median scoring time and verdict of each issue-19 exploit file built from `ref`."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.mp4_surgery import exploit_files
+
+    info = probe(ref)
+    folder = CACHE / "exploits"
+    marker = folder / "done"
+    files = {
+        name: (folder / f, reason)
+        for name, f, reason in [
+            ("edit_list_remap", "remap.mp4", "edit_list"), ("edit_list_flood_small", "flood-small.mp4", "edit_list"),
+            ("edit_list_flood_large", "flood-large.mp4", "edit_list"), ("renamed_ftyp", "noftyp.mp4", "wrong_container"),
+            ("pix_fmt_switch", "pixswitch.mp4", "wrong_pix_fmt"), ("rotated", "rotated.mp4", "display_matrix"),
+            ("extra_stream", "audio.mp4", "extra_stream"),
+        ]
+    }  # fmt: skip
+    if not marker.exists():
+        console.print("building the exploit files (once; x265 at 1080p)...")
+        fps = round(info.avg_fps)
+        files = exploit_files(ref, folder, size=(info.width, info.height), fps=fps, frames=info.frame_count)
+        marker.touch()
+    out: dict[str, Any] = {}
+    for name, (path, reason) in files.items():
+        times, reasons = [], []
+        for k in range(runs):
+            t0 = time.perf_counter()
+            v = evaluate_compression(
+                ref, path, vmaf_threshold=threshold, codec="hevc", task_id=f"x-{k}", secret="bench-secret",
+                scoring_cfg=scfg, metrics_cfg=mcfg,
+            )  # fmt: skip
+            times.append(time.perf_counter() - t0)
+            reasons = v.reasons
+        out[name] = {
+            "median_s": statistics.median(times), "reasons": reasons, "expected_reason": reason,
+            "refused_as_expected": reason in reasons, "bytes": path.stat().st_size,
+        }  # fmt: skip
+        console.print(f"exploit {name:22s} {out[name]['median_s']:6.2f} s  {','.join(reasons)}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     ap.add_argument("--threshold", type=float, default=85.0)
+    ap.add_argument("--no-exploits", action="store_true", help="skip the exploit-file timings")
     args = ap.parse_args(argv)
 
     scfg, mcfg = ScoringConfig(), MetricsConfig()
@@ -125,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     info = probe(ref)
     runs: list[dict[str, Any]] = []
     for k in range(args.runs):
-        order = ("sampled", "full") if k % 2 == 0 else ("full", "sampled")  # alternate: no order bias
+        # alternate: no order bias; scoring_warm = the next answer to the same task (reference frames cached)
+        order = ("scoring", "scoring_warm", "legacy", "full") if k % 2 == 0 else ("full", "legacy", "scoring", "scoring_warm")
         for mode in order:
             r = score_once(
                 ref, dist, mode=mode, task_id=f"bench-{k}", threshold=args.threshold, scfg=scfg, mcfg=mcfg
@@ -137,8 +205,15 @@ def main(argv: list[str] | None = None) -> None:
     def med(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in runs if r["mode"] == mode)
 
-    full_verdicts = {(r["vmaf_passed"], r["s_f"] > 0) for r in runs if r["mode"] == "full"}
-    sampled_verdicts = {(r["vmaf_passed"], r["s_f"] > 0) for r in runs if r["mode"] == "sampled"}
+    def verdicts(mode: str) -> set[tuple[bool, bool]]:
+        return {(r["vmaf_passed"], r["s_f"] > 0) for r in runs if r["mode"] == mode}
+
+    def vm_range(mode: str) -> list[float]:
+        vals = [r["vmaf_harmonic_mean"] for r in runs if r["mode"] == mode]
+        return [min(vals), max(vals)]
+
+    exploits = {} if args.no_exploits else exploit_times(ref, args.runs, args.threshold, scfg, mcfg)
+    worst = max(exploits.items(), key=lambda kv: kv[1]["median_s"]) if exploits else None
     summary = {
         "clip": {
             "reference": str(ref), "distorted": str(dist), "width": info.width, "height": info.height,
@@ -149,18 +224,20 @@ def main(argv: list[str] | None = None) -> None:
         "threshold": args.threshold,
         "model": mcfg.vmaf_model_compression,
         "vmaf_threads": mcfg.vmaf_threads,
-        "sampled_total_s_median": med("sampled", "total_s"),
-        "full_total_s_median": med("full", "total_s"),
-        "sampled_vmaf_s_median": med("sampled", "vmaf_s"),
-        "full_vmaf_s_median": med("full", "vmaf_s"),
-        "speedup_total": med("full", "total_s") / med("sampled", "total_s"),
-        "speedup_vmaf": med("full", "vmaf_s") / med("sampled", "vmaf_s"),
-        "same_verdict": full_verdicts == sampled_verdicts and len(full_verdicts) == 1,
+        "answer_budget_s": answer_budget(info, mcfg).limit_s,
+        **{f"{m}_total_s_median": med(m, "total_s") for m in MODES},
+        **{f"{m}_vmaf_s_median": med(m, "vmaf_s") for m in MODES},
+        "speedup_total": med("full", "total_s") / med("scoring", "total_s"),
+        "speedup_total_warm": med("full", "total_s") / med("scoring_warm", "total_s"),
+        "speedup_total_legacy": med("full", "total_s") / med("legacy", "total_s"),
+        "same_verdict": len({frozenset(verdicts(m)) for m in MODES}) == 1 and len(verdicts("full")) == 1,
         "full_vmaf": med("full", "vmaf_harmonic_mean"),
-        "sampled_vmaf_range": [
-            min(r["vmaf_harmonic_mean"] for r in runs if r["mode"] == "sampled"),
-            max(r["vmaf_harmonic_mean"] for r in runs if r["mode"] == "sampled"),
-        ],
+        "scoring_vmaf_range": vm_range("scoring"),
+        "legacy_vmaf_range": vm_range("legacy"),
+        "exploits": exploits,
+        "exploit_worst": None if worst is None else worst[0],
+        "exploit_worst_ratio_to_honest": None if worst is None else worst[1]["median_s"] / med("scoring", "total_s"),
+        "exploits_all_refused": all(x["refused_as_expected"] for x in exploits.values()),
         "load_average": list(os.getloadavg()),
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),
@@ -176,18 +253,19 @@ def main(argv: list[str] | None = None) -> None:
     table.add_column("VMAF s", justify="right")
     table.add_column("VMAF (harmonic mean)", justify="right")
     table.add_column("verdict", justify="right")
-    for mode in ("sampled", "full"):
-        vm = [r["vmaf_harmonic_mean"] for r in runs if r["mode"] == mode]
-        verdict = ", ".join(
-            sorted(
-                {"pass" if p else "fail" for p, _ in (full_verdicts if mode == "full" else sampled_verdicts)}
-            )
-        )
-        table.add_row(mode, f"{med(mode, 'total_s'):.2f}", f"{med(mode, 'vmaf_s'):.2f}",
-                      f"{min(vm):.2f}–{max(vm):.2f}", verdict)  # fmt: skip
+    for mode in MODES:
+        lo, hi = vm_range(mode)
+        verdict = ", ".join(sorted({"pass" if p else "fail" for p, _ in verdicts(mode)}))
+        table.add_row(mode, f"{med(mode, 'total_s'):.2f}", f"{med(mode, 'vmaf_s'):.2f}", f"{lo:.2f}–{hi:.2f}", verdict)
     console.print(table)
-    console.print(f"speed-up: total x{summary['speedup_total']:.1f}, VMAF step x{summary['speedup_vmaf']:.1f}; "
-                  f"same verdict: {summary['same_verdict']}; load average {summary['load_average'][0]:.1f}")  # fmt: skip
+    console.print(f"speed-up vs full-clip VMAF: scoring x{summary['speedup_total']:.1f}, next answer to the "
+                  f"same task x{summary['speedup_total_warm']:.1f} (legacy "
+                  f"x{summary['speedup_total_legacy']:.1f}); same verdict: {summary['same_verdict']}; "
+                  f"load average {summary['load_average'][0]:.1f}")  # fmt: skip
+    if worst is not None:
+        console.print(f"worst exploit: {worst[0]} {worst[1]['median_s']:.2f} s = "
+                      f"x{summary['exploit_worst_ratio_to_honest']:.2f} the honest answer; all refused as expected: "
+                      f"{summary['exploits_all_refused']}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ metric step (`scoring.answer_metrics`) then works on those frames only: nothing 
 Frame numbers are drawn over n = min(reference frames, answer frames) exactly as before (salts
 "vmaf", "chroma", "pieapp"); when the answer's decoded count turns out to differ from its packet
 count (n changes, so would the draw) the answer is decoded a second time with the corrected plan,
-so verdicts never depend on the shortcut.
+so verdicts never depend on the shortcut. The reference's frames are kept for the next answer to
+the same task (`_ReferenceCache`): a round decodes each reference once.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +95,32 @@ def _decoded(result: DecodeResult, what: str, wanted: Collection[int]) -> Sample
     return result.sampled
 
 
+class _ReferenceCache:
+    """The last reference's decoded frames: every answer to a task draws the same frames (same seed,
+    same clip length), so a round decodes its reference once, not once per answer. One entry per
+    worker process (at most ~250 MB for 4K), keyed by the file's identity and the frames asked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._frames: SampledFrames | None = None
+
+    def get(self, path: str, plan: FramePlan, budget: Budget) -> SampledFrames:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size, plan.yuv, plan.rgb)
+        with self._lock:
+            if key == self._key and self._frames is not None:
+                return self._frames
+        got = decode_pass(path, keep_yuv=plan.yuv, keep_rgb=plan.rgb, stop_when_kept=True, budget=budget)
+        frames = _decoded(got, "reference", plan.yuv)
+        with self._lock:
+            self._key, self._frames = key, frames
+        return frames
+
+
+_REFERENCES = _ReferenceCache()
+
+
 def check_answer(
     distorted: Path,
     expected: ExpectedOutput,
@@ -145,7 +174,5 @@ def check_answer(
         again = decode_pass(distorted, keep_yuv=p.yuv, keep_rgb=p.rgb, rgb_colorspace=ref_cs, budget=budget)
         answer = _decoded(again, "answer", p.yuv)
     p = d.plan(None)
-    ref_pass = decode_pass(reference.path, keep_yuv=p.yuv, keep_rgb=p.rgb, stop_when_kept=True, budget=budget)
-    return CheckedAnswer(
-        result, Path(reference.path), distorted, d, _decoded(ref_pass, "reference", p.yuv), answer
-    )
+    ref_frames = _REFERENCES.get(reference.path, p, budget)
+    return CheckedAnswer(result, Path(reference.path), distorted, d, ref_frames, answer)

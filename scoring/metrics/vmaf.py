@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -249,7 +250,8 @@ def vmaf_windows(
     spec = "|".join(f"version={m}\\:name={names[m]}" for m in uniq)
     raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-framerate", "25", "-i"]
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="vidaio-vmaf-") as tmp:
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="vidaio-vmaf-", dir=shm) as tmp:  # raw frames: RAM if possible
         for name, src in (("d.yuv", distorted), ("r.yuv", reference)):
             with open(Path(tmp) / name, "wb") as fh:
                 for f in frames:
