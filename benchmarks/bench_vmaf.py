@@ -49,6 +49,7 @@ from scoring.validation import expected_for_compression, validate_output
 OUT = Path("benchmarks/out")
 CACHE = OUT / "cache" / "vmaf"
 DEFAULT_SOURCE = DEFAULT_MEDIA / "real-720p-a.mp4"
+MODES = ("scoring", "scoring_warm", "legacy", "full")
 console = Console(width=140)
 
 
