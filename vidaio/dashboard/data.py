@@ -239,3 +239,16 @@ def _split_of(ws: Row, types: dict[int, str]) -> Row:
     if total > 0:
         split = {t: v / total for t, v in split.items()}
     return {"pool_split": split, "pool_target": {}, "split_source": "computed", "split_note": ""}
+
+
+def has_schema(path: Path | str) -> bool:
+    """True when `path` is a validator database with its tables (read-only check; False while being created)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return False
+    try:
+        data = DashboardData(p)
+    except Exception:
+        return False
+    data.close()
+    return True

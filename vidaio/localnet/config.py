@@ -84,6 +84,10 @@ class LocalnetSettings(BaseModel):
         False,
         description="After the last round keep the miners and S3 running until Ctrl-C (inspect, curl, score by hand).",
     )
+    dashboard: bool = Field(
+        True, description="Start `vidaio dashboard` on the validator's DB (127.0.0.1, free port) and print its URL."
+    )
+    metrics: bool = Field(True, description="Prometheus /metrics on every neuron (127.0.0.1, free ports).")
 
 
 def heavy_threads(cfg: LocalnetSettings) -> int:

@@ -79,6 +79,7 @@ class PreparedNeuron(BaseModel):
     env_file: Path
     log_file: Path
     port: int | None = None
+    metrics_port: int | None = None  # Prometheus /metrics (localnet.metrics)
 
     @property
     def module(self) -> str:
@@ -231,11 +232,13 @@ def prepare_neurons(
             validator_permit=spec.validator_permit,
         )
         port = free_port(LOOPBACK) if spec.role == "miner" else None
+        metrics_port = free_port(LOOPBACK) if cfg.metrics else None
         env_file = layout.env_file(spec.name)
         module = "neurons.validator" if spec.role == "validator" else "neurons.miner"
+        metrics = {"prometheus.enabled": True, "prometheus.host": LOOPBACK, "prometheus.port": metrics_port}
         write_env_file(
             env_file,
-            settings_for(spec, cfg, layout, s3, roster, port),
+            {**settings_for(spec, cfg, layout, s3, roster, port), **(metrics if metrics_port else {})},
             ENV_HEADER.format(chain=layout.chain, cmd=f"python -m {module}", path=env_file),
         )
         prepared.append(
@@ -246,6 +249,7 @@ def prepare_neurons(
                 env_file=env_file,
                 log_file=layout.log_file(spec.name),
                 port=port,
+                metrics_port=metrics_port,
             )
         )
     return prepared

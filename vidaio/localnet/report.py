@@ -67,6 +67,7 @@ class LocalnetReport(BaseModel):
     error: str | None = None
     elapsed_s: float = 0.0
     paths: dict[str, str] = {}
+    urls: dict[str, str] = {}  # the dashboard and each neuron's Prometheus /metrics
 
     @property
     def ok(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from vidaio.dashboard.data import has_schema
 from vidaio.localnet.config import LocalnetSettings
 from vidaio.localnet.envfile import clean_environ
 from vidaio.localnet.layout import LocalnetLayout
@@ -135,6 +136,7 @@ class LocalnetRun:
         self.random_pieapp = False
         self.error: str | None = None
         self.interrupted = False
+        self.urls: dict[str, str] = {}
 
     # ------------------------------------------------------------------ steps
     def _start_s3(self) -> None:
@@ -171,6 +173,9 @@ class LocalnetRun:
         if self.s3_info is None:
             raise LocalnetError("S3 endpoint not started")
         self.prepared = prepare_neurons(self.cfg, self.layout, self.s3_info, self.roster)
+        for p in self.prepared:
+            if p.metrics_port:
+                self.urls[f"{p.spec.name} metrics"] = f"http://{LOOPBACK}:{p.metrics_port}/metrics"
         self.known_rounds = {r.round_id for r in read_progress(self.layout.db).rounds}
 
     def _start_miners(self) -> None:
@@ -201,6 +206,23 @@ class LocalnetRun:
         child = make_child(validator, self.cfg).start()
         self.children[validator.spec.name] = child
         return child
+
+    def _start_dashboard(self) -> None:
+        """`vidaio dashboard` on the validator's DB (once the validator created it), read-only, loopback."""
+        if not self.cfg.dashboard:
+            return
+        wait_until(lambda: has_schema(self.layout.db), [self.children["validator"]], self.cfg.startup_timeout_s,
+                   "the validator's database", stop=self.stop)  # fmt: skip
+        port = free_port(LOOPBACK)
+        python = self.cfg.python or sys.executable
+        cmd = [python, "-m", "vidaio.cli.main", "dashboard", "--db", str(self.layout.db), "--host", LOOPBACK,
+               "--port", str(port)]  # fmt: skip
+        child = Child("dashboard", cmd, env=child_environ(), log_path=self.layout.log_file("dashboard")).start()
+        self.children["dashboard"] = child
+        wait_until(lambda: http_ok(LOOPBACK, port, "/healthz"), [child], self.cfg.startup_timeout_s,
+                   "the dashboard", stop=self.stop)  # fmt: skip
+        self.urls["dashboard"] = f"http://{LOOPBACK}:{port}/"
+        self.obs.phase(f"dashboard: {self.urls['dashboard']} (read-only view of {self.layout.db})")
 
     def _follow(self, validator: Child) -> None:
         """Report progress until the validator exits after its rounds (or fails, or stop)."""
@@ -284,6 +306,7 @@ class LocalnetRun:
                 self._prepare()
                 self._start_miners()
                 validator = self._start_validator()
+                self._start_dashboard()
                 self._follow(validator)
                 if self.cfg.keep_running:
                     self._keep_running()
@@ -331,6 +354,7 @@ class LocalnetRun:
         report.pids = {n: c.pid for n, c in self.children.items()}
         report.stop_signals = {n: c.stop_signal for n, c in self.children.items()}
         report.error = self.error
+        report.urls = dict(self.urls)
         report.interrupted = self.interrupted
         report.elapsed_s = round(elapsed_s, 1)
         with contextlib.suppress(OSError):

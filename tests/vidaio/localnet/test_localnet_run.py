@@ -70,7 +70,7 @@ def test_localnet_smoke_two_rounds(tmp_path: Path) -> None:
 
     # every process exited cleanly: the validator by itself after 2 rounds, the others on SIGINT
     assert set(report["exit_codes"]) == {
-        "s3", "validator", "miner-search", "miner-lazy", "miner-model", "miner-lanczos", "miner-cheater",
+        "s3", "validator", "miner-search", "miner-lazy", "miner-model", "miner-lanczos", "miner-cheater", "dashboard",
     }  # fmt: skip
     assert all(code == 0 for code in report["exit_codes"].values()), report["exit_codes"]
     assert report["stop_signals"]["validator"] is None
