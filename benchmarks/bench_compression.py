@@ -12,7 +12,8 @@ way a validator would hand it out), every codec and every threshold (85/89/93):
 - fixed:     `FixedCrfEngine`'s CRF for the tier (the lazy miner); fixed_tuned: the best table in
              hindsight over these clips;
 - best_paid: per task in hindsight, the single CRF with the best paid figure among every CRF
-             encoded for that clip (sweep + engine probes), VMAF >= threshold and smaller than the input;
+             encoded for that clip (sweep + engine probes + every CRF within `--refine` of the
+             pick), VMAF >= threshold and smaller than the input;
 - oracle:    per task in hindsight, the CRF with the best single-round S_f (the older baseline).
 Each output is scored the validator's way from its per-frame NEG VMAF: S_f on the all-frame
 harmonic mean, E[S_f] over simulated 5-random-frame draws and the paid figure (E[S_f] x
@@ -165,6 +166,24 @@ def hindsight_pick(recs: list[dict], input_size: int, thr: float, cfg: ScoringCo
     return None if best is None else {"crf": best[1]["crf"]} | best[0]
 
 
+def refine_around_picks(cache: EncodeCache, src: Path, codec: str, thresholds: list[float], input_size: int,
+                        cfg: ScoringConfig, radius: int) -> list[dict]:  # fmt: skip
+    """Every cached encode of the clip, after encoding the CRFs within `radius` of each threshold's
+    best-paid pick (repeated until the pick stops moving)."""
+    lo, hi = cache.settings.crf_range(codec)
+    for thr in thresholds:
+        seen: set[int] = set()
+        while True:
+            pick = hindsight_pick([cache.get(src, codec, c) for c in cache.crfs(src, codec)], input_size, thr, cfg,
+                                  "paid")  # fmt: skip
+            if pick is None or pick["crf"] in seen:
+                break
+            seen.add(pick["crf"])
+            for c in range(max(lo, pick["crf"] - radius), min(hi, pick["crf"] + radius) + 1):
+                cache.get(src, codec, c)
+    return [cache.get(src, codec, c) for c in cache.crfs(src, codec)]
+
+
 def simulate_search(
     cache: EncodeCache, src: Path, codec: str, thr: float, settings: CompressionSettings, input_size: int
 ) -> dict | None:
@@ -270,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--input-crf", type=int, default=18)
     ap.add_argument("--oracle-step", type=int, default=2)
+    ap.add_argument("--refine", type=int, default=2, help="best-paid baseline: every CRF within this of its pick")
     ap.add_argument("--preset", action="append", default=[], help="codec=preset override, e.g. hevc=fast")
     ap.add_argument("--params", action="append", default=[], help="codec=encoder params override, e.g. av1=tune=0")
     ap.add_argument("--gop", action="append", default=[], help="codec=keyframe interval override, e.g. av1=999")
@@ -331,8 +351,9 @@ def main(argv: list[str] | None = None) -> None:
                     "crf": sim["crf"], "probes": sim["probes"], "seconds": round(sim["seconds"], 2)
                 } | evaluate(sim["per_frame"], sim["size"], info.size_bytes, thr, cfg)
                 new_rows.append(row)
-            # hindsight baselines over every CRF encoded for this clip (sweep + engine probes)
-            every = [cache.get(src, codec, c) for c in cache.crfs(src, codec)]
+            # hindsight baselines over every CRF encoded for this clip (sweep + engine probes), made
+            # exhaustive (step 1) within `--refine` CRFs of each task's best-paid pick
+            every = refine_around_picks(cache, src, codec, args.thresholds, info.size_bytes, cfg, args.refine)
             for row in new_rows:
                 for name, key in (("best_paid", "paid"), ("oracle", "s_f")):
                     pick = hindsight_pick(every, info.size_bytes, row["threshold"], cfg, key)
@@ -357,7 +378,8 @@ def write_results(args: argparse.Namespace, settings: CompressionSettings, rows:
         rows = list(merged.values())
     summary = summarise(rows)
     data = {"settings": settings.model_dump(mode="json"), "input_crf": args.input_crf, "seconds": args.seconds,
-            "oracle_step": args.oracle_step, "real_engine": args.real_engine, "complete": final,
+            "oracle_step": args.oracle_step, "refine": args.refine, "real_engine": args.real_engine,
+            "complete": final,
             "tasks": sorted({f"{r['clip']}/{r['codec']}" for r in rows}),
             "clips": sorted({r["clip"] for r in rows}), "summary": summary, "rows": rows}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -494,7 +516,10 @@ def render_markdown(d: dict) -> list[str]:
         f"What a miner is paid (E[S_f] over simulated 5-frame validator draws x the steady-state §6.5 multiplier) "
         f"per strategy; means over clip x threshold tasks ({d.get('seconds'):g} s clips; clip/codec pairs measured: "
         f"{', '.join(d.get('tasks', d.get('clips', [])))}{'' if d.get('complete', True) else ' — PARTIAL run'}). "
-        f"Engine: {how}. Misses = all-frame VMAF below the threshold; failures = no answer (scores 0). "
+        f"Engine: {how}. Best single CRF for the paid figure: per task in hindsight among every CRF measured "
+        f"(sweep at step {d.get('oracle_step')}, step 1 around each threshold and threshold + 5 crossing and within "
+        f"{d.get('refine', 2)} of the pick, plus the engine's probes). "
+        f"Misses = all-frame VMAF below the threshold; failures = no answer (scores 0). "
         f"Encoders: presets {s.get('presets')}, params {s.get('encoder_params')}, keyframe interval {s.get('gop')}.",
         "",
     ]
