@@ -57,9 +57,37 @@ function app(name, script, envVar) {
   };
 }
 
+// Ray nodes for executor=ray (docs/operations.md "Running on a cluster"), listed only when asked for:
+//   VIDAIO_RAY_HEAD=1 scripts/pm2.sh start ecosystem.config.js --only vidaio-ray-head
+//   VIDAIO_RAY_ADDRESS=10.0.0.1:6379 scripts/pm2.sh start ecosystem.config.js --only vidaio-ray-worker
+// `ray start --block` stops its node's processes on SIGINT; the head takes no jobs (no vidaio_worker).
+function rayNode(name, args) {
+  return {
+    ...app(name, path.join(path.dirname(PYTHON), "ray"), "VIDAIO_RAY_ENV_FILE_UNUSED"),
+    args: ["start", "--block", "--disable-usage-stats", ...args],
+    interpreter: "none",
+    kill_timeout: 60000, // a draining worker finishes or cancels its jobs first
+  };
+}
+
+const rayApps = [];
+if (process.env.VIDAIO_RAY_HEAD) {
+  rayApps.push(rayNode("vidaio-ray-head", [
+    "--head", `--port=${process.env.VIDAIO_RAY_PORT || "6379"}`, "--include-dashboard=false",
+    `--num-cpus=${process.env.VIDAIO_RAY_NUM_CPUS || "1"}`, "--resources", JSON.stringify({ vidaio_head: 1 }),
+  ]));
+}
+if (process.env.VIDAIO_RAY_ADDRESS) {
+  const worker = ["--address", process.env.VIDAIO_RAY_ADDRESS, "--resources", JSON.stringify({ vidaio_worker: 1 })];
+  if (process.env.VIDAIO_RAY_NUM_CPUS) worker.push(`--num-cpus=${process.env.VIDAIO_RAY_NUM_CPUS}`);
+  if (process.env.VIDAIO_RAY_NUM_GPUS) worker.push(`--num-gpus=${process.env.VIDAIO_RAY_NUM_GPUS}`);
+  rayApps.push(rayNode("vidaio-ray-worker", worker));
+}
+
 module.exports = {
   apps: [
     app("vidaio-miner", "neurons/miner.py", "VIDAIO_MINER_ENV_FILE"),
     app("vidaio-validator", "neurons/validator.py", "VIDAIO_VALIDATOR_ENV_FILE"),
+    ...rayApps,
   ],
 };

@@ -207,7 +207,7 @@ def history(
     cols = [("created_at", "time (UTC)"), ("round_id", "round"), ("task_id", "task"), ("status", "status"),
             ("s_f", "score"), ("applied_multiplier", "mult"), ("adjusted_score", "adjusted"),
             ("accumulate_score", "accum."), ("vmaf", "VMAF"), ("s_q", "S_Q"), ("compression_rate", "C"),
-            ("reason", "reason")]  # fmt: skip
+            ("reason", "reason"), ("switched_from", "switched from")]  # fmt: skip
     emit(rows, cols, f"History of uid {uid} (newest first)", as_json, as_csv)
 
 

@@ -57,7 +57,8 @@ class RichObserver:
 
 
 def _settings(
-    rounds: int | None, directory: Path | None, profile: str | None, resume: bool, keep_running: bool
+    rounds: int | None, directory: Path | None, profile: str | None, resume: bool, keep_running: bool,
+    executor: str | None = None,
 ) -> LocalnetSettings:
     from vidaio.localnet.config import LocalnetConfig
 
@@ -72,6 +73,8 @@ def _settings(
         update["dir"] = directory
     if profile is not None:
         update["profile"] = profile
+    if executor is not None:
+        update["executor"] = executor
     return type(base).model_validate({**base.model_dump(), **update})
 
 
@@ -141,8 +144,17 @@ def localnet(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON (no tables)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the orchestrator's INFO logs."),
+    executor: str | None = typer.Option(
+        None, "--executor", help='"local" (default) or "ray": both daemons\' jobs on a local two-node Ray cluster.'
+    ),
 ) -> None:
-    """Run the one-machine subnet and print the leaderboard, the weights and where the files are."""
+    """Run the one-machine subnet and print the leaderboard, the weights and where the files are.
+
+    `vidaio localnet up` keeps S3, the simulated chain and a validator running for your own miner;
+    `vidaio localnet register --wallet NAME` registers its hotkey and writes its env file.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from loguru import logger
     from pydantic import ValidationError
 
@@ -155,7 +167,7 @@ def localnet(
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     try:
-        cfg = _settings(rounds, directory, profile, resume, keep_running)
+        cfg = _settings(rounds, directory, profile, resume, keep_running, executor)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         err.print(f"[red]error:[/red] {'.'.join(map(str, first['loc']))}: {first['msg']}")

@@ -100,6 +100,8 @@ class RayMinerExecutor:
         self, settings: MinerSettings, storage: StorageConfig, fetch_cfg: FetchConfig, ffmpeg_path: str | None,
         ray_cfg: RaySettings,
     ) -> None:  # fmt: skip
+        # the head's absolute work dir: a relative one would resolve against each Ray worker's own cwd
+        settings = settings.model_copy(update={"work_dir": Path(settings.work_dir).expanduser().resolve()})
         self.settings = settings
         self.ray_cfg = ray_cfg
         self._owns_connection = False

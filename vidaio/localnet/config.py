@@ -80,6 +80,11 @@ class LocalnetSettings(BaseModel):
     python: str | None = Field(
         None, description="Python interpreter of the neuron processes (default: this one)."
     )
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description='Where the daemons run their jobs: "local" (their own pools) or "ray" (a two-node Ray '
+        "cluster on this machine, started and stopped with the localnet).",
+    )
     keep_running: bool = Field(
         False,
         description="After the last round keep the miners and S3 running until Ctrl-C (inspect, curl, score by hand).",

@@ -162,6 +162,17 @@ class LocalnetRun:
             return
         raise LocalnetError(f"the local S3 server did not start: {last}; log: {self.layout.log_file('s3')}")
 
+    def _start_ray(self) -> None:
+        """A two-node Ray cluster for the daemons' jobs (vidaio/localnet/ray_nodes.py)."""
+        from vidaio.localnet.ray_nodes import on_ray, start_ray_nodes
+
+        self.obs.phase("starting a two-node Ray cluster (head + worker) for the daemons' jobs")
+        try:
+            address = start_ray_nodes(self.children, self.layout.log_file, child_environ(), 200, self.cfg.python)
+        except (OSError, RuntimeError) as exc:
+            raise LocalnetError(f"the local Ray cluster did not start: {exc}") from None
+        self.roster = on_ray(self.roster, address)
+
     def _prepare(self) -> None:
         self.obs.phase("creating wallets and registering 1 validator + miners on the simulated chain")
         weights, self.random_pieapp = pieapp_weights_setting(self.cfg, self.layout)
@@ -279,13 +290,17 @@ class LocalnetRun:
         if validator is not None and validator.proc is not None:
             self.obs.phase("stopping the validator")
             validator.stop(timeout)
-        miners = [c for n, c in self.children.items() if n not in ("validator", "s3") and c.proc is not None]
+        ray_nodes = [self.children[n] for n in ("ray-worker", "ray-head") if n in self.children]
+        miners = [c for n, c in self.children.items() if n not in ("validator", "s3", "ray-worker", "ray-head")
+                  and c.proc is not None]  # fmt: skip
         if miners:
             self.obs.phase(f"stopping {len(miners)} miners")
             for child in miners:
                 child.request_stop(signal.SIGINT)
             for child in miners:
                 child.stop(timeout)
+        for node in ray_nodes:  # after the daemons that use them
+            node.stop(timeout)
         if s3 is not None:
             s3.stop(timeout)
 
@@ -303,6 +318,8 @@ class LocalnetRun:
                     self.layout.reset()
                 self.layout.make_dirs()
                 self._start_s3()
+                if self.cfg.executor == "ray":
+                    self._start_ray()
                 self._prepare()
                 self._start_miners()
                 validator = self._start_validator()
