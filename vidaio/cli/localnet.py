@@ -135,6 +135,7 @@ def render_report(report: LocalnetReport, console: Console) -> None:
 
 @localnet_app.callback()
 def localnet(
+    ctx: typer.Context,
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Validator rounds to run (default 3)."),
     directory: Path | None = typer.Option(None, "--dir", help="Where everything goes (default .localnet)."),
     profile: str | None = typer.Option(None, "--profile", help='"demo" (default) or "tiny" (fastest).'),
@@ -206,3 +207,68 @@ def localnet(
     if bad:
         err.print(f"[red]error:[/red] processes exited uncleanly: {bad} (see {report.paths.get('logs')})")
         raise typer.Exit(1)
+
+
+DIR_OPTION = typer.Option(Path(".localnet"), "--dir", help="Directory of the local subnet.")
+
+
+@localnet_app.command("up")
+def localnet_up(
+    directory: Path = DIR_OPTION,
+    resume: bool = typer.Option(False, "--resume", help="Keep the chain, wallets and DB of the last run."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the orchestrator's INFO logs."),
+) -> None:
+    """Start S3, the simulated chain and a validator, and keep them running (Ctrl-C stops)."""
+    from loguru import logger
+
+    from vidaio.localnet.config import LocalnetConfig
+    from vidaio.localnet.runner import sigint_to_event
+    from vidaio.localnet.up import LocalnetUp
+
+    logger.remove()
+    logger.add(sys.stderr, level="INFO" if verbose else "WARNING", format="{time:HH:mm:ss} | {level} | {message}")
+    base = LocalnetConfig().localnet
+    cfg = type(base).model_validate({**base.model_dump(), "dir": directory, "resume": resume})
+    console = Console()
+
+    class _Lines:
+        def phase(self, text: str) -> None:
+            console.print(f"[bold blue]>[/bold blue] {text}")
+
+        def progress(self, rounds: object, requested: int) -> None:
+            return None
+
+    stop = threading.Event()
+    restore = sigint_to_event(stop, lambda: console.print("[yellow]stopping...[/yellow]"))
+    try:
+        error = LocalnetUp(cfg, _Lines(), stop).up()
+    finally:
+        restore()
+    if error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@localnet_app.command("register")
+def localnet_register(
+    wallet: str = typer.Option(..., "--wallet", help="Wallet (coldkey) name; created if missing."),
+    hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name inside the wallet."),
+    wallet_path: Path | None = typer.Option(None, "--wallet-path", help="Wallets directory [default: DIR/wallets]."),
+    task_type: str = typer.Option("compression", "--task", help="compression or upscaling (written to the env file)."),
+    directory: Path = DIR_OPTION,
+) -> None:
+    """Register a hotkey on the running local subnet and write the env file of its miner."""
+    from vidaio.localnet.runner import LocalnetError
+    from vidaio.localnet.up import register
+
+    if task_type not in ("compression", "upscaling"):
+        typer.echo(f"error: --task must be compression or upscaling, not {task_type!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        uid, ss58, env_file = register(directory, wallet, hotkey=hotkey, wallet_path=wallet_path, task_type=task_type)
+    except (LocalnetError, ValueError, OSError) as exc:
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"registered {ss58} as uid {uid}; env file {env_file}")
+    typer.echo(f"check it:  vidaio doctor miner --env-file {env_file}")
+    typer.echo(f"run it:    vidaio miner run --env-file {env_file}")

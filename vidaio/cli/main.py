@@ -8,6 +8,7 @@ import vidaio.cli.score_clips  # noqa: F401  (registers commands)
 from vidaio.cli.config import config_app
 from vidaio.cli.dashboard import dashboard_app
 from vidaio.cli.db import db_app
+from vidaio.cli.doctor import doctor
 from vidaio.cli.localnet import localnet_app
 from vidaio.cli.plot import plot_app
 from vidaio.cli.run import miner_app, validator_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(db_app, name="db")
+app.command("doctor")(doctor)
 app.add_typer(localnet_app, name="localnet")
 app.add_typer(miner_app, name="miner")
 app.add_typer(plot_app, name="plot")

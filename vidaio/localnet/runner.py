@@ -26,6 +26,7 @@ from vidaio.dashboard.data import has_schema
 from vidaio.localnet.config import LocalnetSettings
 from vidaio.localnet.envfile import clean_environ
 from vidaio.localnet.layout import LocalnetLayout
+from vidaio.localnet.ports import start_miners
 from vidaio.localnet.prepare import (
     LOOPBACK,
     PreparedNeuron,
@@ -194,13 +195,14 @@ class LocalnetRun:
 
         miners = [p for p in self.prepared if p.spec.role == "miner"]
         self.obs.phase(f"starting {len(miners)} miners (imports take a while on a small CPU)")
-        for p in miners:
-            self.children[p.spec.name] = make_child(p, self.cfg).start()
-        started = [self.children[p.spec.name] for p in miners]
-        wait_until(
-            lambda: all(http_ok(LOOPBACK, int(p.port or 0)) for p in miners),
-            started, self.cfg.startup_timeout_s, "the miners' /health", stop=self.stop, interval_s=0.5,
+        # a port taken between prepare and bind -> that miner restarts on a fresh port (localnet/ports.py)
+        miners = start_miners(
+            miners, self.children, lambda p: make_child(p, self.cfg), timeout_s=self.cfg.startup_timeout_s,
+            stop=self.stop,
         )  # fmt: skip
+        by_name = {p.spec.name: p for p in miners}
+        self.prepared = [by_name.get(p.spec.name, p) for p in self.prepared]
+        started = [self.children[p.spec.name] for p in miners]
         validator = next(p for p in self.prepared if p.spec.role == "validator")
         chain = LocalnetChain(self.layout.chain, hotkey=validator.hotkey)
         wanted = {p.uid: f"{LOOPBACK}:{p.port}" for p in miners}
