@@ -60,13 +60,6 @@ class RaySettings(BaseModel):
     connect_timeout_s: float = Field(
         60.0, gt=0, le=600, description="Longest wait for the cluster (and for its first worker node) at start-up."
     )
-    object_store_mb: int = Field(
-        200,
-        ge=75,
-        le=1_000_000,
-        description="Object store size of the nodes `vidaio localnet --executor ray` starts (scoring inputs "
-        "travel through it).",
-    )
     reference_cache: int = Field(
         16, ge=0, le=1024, description="Validator: reference clips kept in the object store for reuse across miners."
     )

@@ -26,6 +26,7 @@ from vidaio.storage.local import free_port
 RAY_HEAD, RAY_WORKER = "ray-head", "ray-worker"
 RAY_CHILDREN = (RAY_WORKER, RAY_HEAD)  # stop order
 START_TIMEOUT_S = 90.0
+OBJECT_STORE_MB = 200  # per node: scoring inputs travel through it; small enough for a laptop
 MIB = 1024 * 1024
 
 
@@ -88,8 +89,8 @@ def node_command(ray: str, *, head_port: int, head: bool, object_store_mb: int, 
     return cmd
 
 
-def start_ray_nodes(children: dict[str, Child], log_file: Any, env: dict[str, str], object_store_mb: int,
-                    python: str | None = None) -> str:  # fmt: skip
+def start_ray_nodes(children: dict[str, Child], log_file: Any, env: dict[str, str], python: str | None = None,
+                    object_store_mb: int = OBJECT_STORE_MB) -> str:  # fmt: skip
     """Start the head, wait for its GCS port, start the worker; the cluster address."""
     ray = ray_cli(python)
     port = free_port()

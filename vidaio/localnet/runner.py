@@ -169,7 +169,7 @@ class LocalnetRun:
 
         self.obs.phase("starting a two-node Ray cluster (head + worker) for the daemons' jobs")
         try:
-            address = start_ray_nodes(self.children, self.layout.log_file, child_environ(), 200, self.cfg.python)
+            address = start_ray_nodes(self.children, self.layout.log_file, child_environ(), self.cfg.python)
         except (OSError, RuntimeError) as exc:
             raise LocalnetError(f"the local Ray cluster did not start: {exc}") from None
         self.roster = on_ray(self.roster, address)
