@@ -212,10 +212,13 @@ class SearchingEngine:
         s = self.settings
         need = thr + min(s.verify_margin, s.safety_margin)
         cand = self._make(task, src, codec, crf, measurer, info)
-        if cand.vmaf is not None and cand.vmaf < need and crf > lo:
-            step = max(1, math.ceil((need - cand.vmaf) / slope))
+        # the reading the search's constraint used: paid = all-frame mean (draw risk is in the
+        # objective), single_round = the conservative quantile reading
+        reading = cand.hm if s.objective == "paid" else cand.vmaf
+        if reading is not None and reading < need and crf > lo:
+            step = max(1, math.ceil((need - reading) / slope))
             retry_crf = max(lo, crf - step)
-            task.say(f"final CRF {crf} misses ({cand.vmaf:.2f} < {need:.2f}): re-encoding at CRF {retry_crf}")
+            task.say(f"final CRF {crf} misses ({reading:.2f} < {need:.2f}): re-encoding at CRF {retry_crf}")
             retry = self._make(task, src, codec, retry_crf, measurer, info)
             retry.stepped = True
             cand.discard()

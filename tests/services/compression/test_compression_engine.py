@@ -200,7 +200,10 @@ def test_paid_objective_deadline_falls_back_below_a_failing_first_probe(
 
 
 @pytest.mark.slow
-def test_paid_objective_answers_the_best_probe_by_the_validators_rules(source: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("threshold", [85.0, 93.0])
+def test_paid_objective_answers_the_best_probe_by_the_validators_rules(
+    source: Path, tmp_path: Path, threshold: float
+) -> None:
     """Real encodes: the engine answers the probe with the best paid figure (re-measured here from
     scratch for every CRF it probed), and its answer is that probe's file."""
     from scoring.config import ScoringConfig
@@ -210,7 +213,7 @@ def test_paid_objective_answers_the_best_probe_by_the_validators_rules(source: P
 
     settings = fast_settings(tmp_path / "work")
     out = tmp_path / "out.mp4"
-    outcome = SearchingEngine(settings).compress(source, out, codec="av1", vmaf_threshold=85.0)
+    outcome = SearchingEngine(settings).compress(source, out, codec="av1", vmaf_threshold=threshold)
     assert len(outcome.probes) >= 2
     cfg, values = ScoringConfig(), {}
     for p in outcome.probes:
@@ -220,8 +223,9 @@ def test_paid_objective_answers_the_best_probe_by_the_validators_rules(source: P
         r = vmaf_full(source, enc, model="vmaf_v0.6.1neg", threads=2)
         assert enc.stat().st_size == p.size_bytes  # deterministic encodes: the same file the engine measured
         per_frame = [r.per_frame[i] for i in sorted(r.per_frame)]
-        ok = r.harmonic_mean >= 85.0 and p.size_bytes < outcome.input_size_bytes
-        values[p.crf] = estimate_paid(per_frame, p.size_bytes, outcome.input_size_bytes, 85.0, cfg,
+        ok = r.harmonic_mean >= threshold and p.size_bytes < outcome.input_size_bytes
+        values[p.crf] = estimate_paid(per_frame, p.size_bytes, outcome.input_size_bytes, threshold, cfg,
                                       draws=settings.paid_draws).paid if ok else -1.0  # fmt: skip
     assert values[outcome.crf] == max(values.values()), values
+    assert not outcome.fell_back  # answered the probe itself: no step down on a stricter reading
     assert outcome.size_bytes == out.stat().st_size
