@@ -1,7 +1,9 @@
 """Anti-gaming checks run by `scoring.evaluate` between output validation and the score.
 
-- `colour_check`: VMAF reads luma only; a grayscale or washed-out answer keeps its VMAF while
-  saving bytes (see `scoring.chroma` for the measurements behind the thresholds).
+- `colour_check`: VMAF reads luma only; a grayscale, washed-out or chroma-starved answer keeps its
+  VMAF while saving bytes. The check is relative: chroma PSNR against the answer's own luma PSNR
+  (allowing for the content's colour detail) and saturation against the reference's (see
+  `scoring.chroma`; `benchmarks/calibrate_chroma.py` measures the thresholds).
 - `enhancement_gap`: the upscaling gate model (vmaf_v0.6.1) rewards sharpening and contrast
   boosts where VMAF-NEG does not. Measured on 320x180 x2 upscales (3 contents, harmonic means):
   honest lanczos gap 1.5-3.4 and the SR model 4.8-7.9 points; bicubic + unsharp 11-18, bicubic +
@@ -23,6 +25,22 @@ STD_MODEL = "vmaf_v0.6.1"
 NEG_MODEL = "vmaf_v0.6.1neg"
 
 
+def colour_enabled(cfg: MetricsConfig) -> bool:
+    return cfg.chroma_min_saturation_ratio > 0 or cfg.chroma_min_psnr_db > 0 or cfg.chroma_max_luma_gap_db > 0
+
+
+def colour_failure(stats: ChromaStats, cfg: MetricsConfig) -> str | None:
+    """Why the answer's colours are refused under `cfg` (None when they pass)."""
+    return chroma_failure(
+        stats,
+        min_saturation_ratio=cfg.chroma_min_saturation_ratio,
+        min_psnr_db=cfg.chroma_min_psnr_db,
+        min_reference_rms=cfg.chroma_min_reference_rms,
+        max_luma_gap_db=cfg.chroma_max_luma_gap_db,
+        detail_slope=cfg.chroma_gap_detail_slope,
+    )
+
+
 def colour_check(
     reference: Path,
     distorted: Path,
@@ -38,20 +56,14 @@ def colour_check(
 
     `frames` = (reference, distorted) planes by frame number, already decoded by the caller's one
     decode pass (`scoring.media.decode`, (Y, U, V) planes); without it the frames are decoded here."""
-    if cfg.chroma_min_saturation_ratio <= 0 and cfg.chroma_min_psnr_db <= 0:
+    if not colour_enabled(cfg):
         return None, None
     idx = sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt="chroma")
     if frames is not None:
         stats = chroma_stats([frames[0][i] for i in idx], [frames[1][i] for i in idx])
     else:
         stats = measure_chroma(reference, distorted, idx)
-    why = chroma_failure(
-        stats,
-        min_saturation_ratio=cfg.chroma_min_saturation_ratio,
-        min_psnr_db=cfg.chroma_min_psnr_db,
-        min_reference_rms=cfg.chroma_min_reference_rms,
-    )
-    return stats, why
+    return stats, colour_failure(stats, cfg)
 
 
 def enhancement_gap(

@@ -99,11 +99,54 @@ class MetricsConfig(BaseModel):
         le=100,
         description="Colour check: minimum PSNR of the U and V planes vs the reference (honest encodes >= 22 dB); 0 disables.",
     )
+    chroma_max_luma_gap_db: float = Field(
+        default=99.0,
+        ge=0,
+        le=100,
+        description="Colour check: refuse when the chroma PSNR (worse of U, V) is more than this many dB below the "
+        "luma PSNR on the sampled frames (chroma starved while VMAF, which reads luma, stays); 0 disables.",
+    )
+    chroma_gap_detail_slope: float = Field(
+        default=0.35,
+        ge=0,
+        le=2,
+        description="Colour check: the allowed luma gap grows by this many dB per dB of the reference's colour "
+        "detail (chroma vs luma high-frequency energy): colour-rich content is harder to code in chroma.",
+    )
     chroma_min_reference_rms: float = Field(
         default=2.0,
         ge=0,
         le=128,
         description="The saturation ratio is checked only when the reference's RMS chroma reaches this (it has colour).",
+    )
+    claim_frames: int = Field(
+        default=5,
+        ge=2,
+        le=60,
+        description="One claim per solution: frames drawn per task group (same for every miner of a clip) to "
+        "fingerprint answers (decoded-frame hashes and luma PSNR).",
+    )
+    claim_max_cross_ratio: float = Field(
+        default=0.93,
+        ge=0,
+        le=10,
+        description="Two answers to one task are one solution (paid once, to the first arrival) when they differ "
+        "from each other at most this many times as much as the closer one differs from the reference (a copy "
+        "inherits its original's errors: 0.2-0.93 measured; independent honest encodes 1.0-2.5); 0 disables "
+        "the near-copy rule (identical decoded frames still count).",
+    )
+    claim_max_size_ratio: float = Field(
+        default=1.2,
+        ge=0,
+        le=100,
+        description="Near copies also agree in size: the larger answer at most this many times the smaller "
+        "(the same encoder one CRF step apart: 1.05-1.18; several steps: 1.3-2); 0 ignores the size.",
+    )
+    claim_crop: int = Field(
+        default=384,
+        ge=16,
+        le=4096,
+        description="Side of the luma crop kept per claim frame (seeded position): bounds the memory per answer.",
     )
     vmaf_enhancement_gap_max: float = Field(
         default=15.0,

@@ -59,7 +59,7 @@ def test_chroma_failure_rules(stats: ChromaStats, why: str | None) -> None:
 
 def test_decode_chroma_and_decode_pass_limits(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "c.mp4", (64, 36), frames=12)
-    u, v = decode_chroma(clip, [3])[0]
+    _, u, v = decode_chroma(clip, [3])[0]
     assert u.shape == v.shape == (18, 32) and u.dtype == np.uint8
     with pytest.raises(DecodeError, match="only 12 frames"):
         decode_chroma(clip, [2, 40])
