@@ -229,3 +229,26 @@ async def test_no_worker_node_offering_the_resource_is_a_clear_start_up_error(
     settings["ray"] = {"address": ray_cluster.address, "worker_resource": "gpu_box", "connect_timeout_s": 2}
     with pytest.raises(MinerStartupError, match="no Ray worker node ready after 2s .*resource 'gpu_box'"):
         await build_miner(MinerConfig(_env_file=None, **settings))  # type: ignore[arg-type]
+
+
+async def test_the_deadline_is_enforced_on_the_worker_node(
+    ray_cluster: Any, world: World, clip: Path, tmp_path: Path
+) -> None:
+    """An input that never finishes arriving: the node gives up at the task's deadline, answers why,
+    and leaves no temp file; the head never waits past the deadline."""
+    work = tmp_path / "d"
+    server = StallFirstGet(clip.read_bytes())
+    try:
+        async with MinerClient(world.validator_keypair) as client:
+            async with ray_miner(world, ray_cluster, "miner_a", work, task_type="compression", codecs=["av1"],
+                                 compression_engine="fixed") as (axon, rt):  # fmt: skip
+                started = time.monotonic()
+                got = await client.send_task(axon, rt.hotkey, cmp_task(server.url, "late-1", 6), deadline_s=6)
+                elapsed = time.monotonic() - started
+                assert got.kind == "error" and isinstance(got.result, TaskError), got
+                assert got.result.error.startswith("deadline"), got.result.error
+                assert elapsed < 6 + 2, elapsed
+                assert server.first_seen.is_set()  # the fetch had started on the node
+    finally:
+        server.close()
+    assert files_left(work) == []
