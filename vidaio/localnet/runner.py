@@ -301,8 +301,9 @@ class LocalnetRun:
                 child.request_stop(signal.SIGINT)
             for child in miners:
                 child.stop(timeout)
-        for node in ray_nodes:  # after the daemons that use them
-            node.stop(timeout)
+        for node in ray_nodes:  # after the daemons that use them; `ray start --block` exits 1 on SIGINT
+            node.stop(timeout)  # ("Aborted!") once its node is down: not a neuron's exit code to report
+            self.children.pop(node.name, None)
         if s3 is not None:
             s3.stop(timeout)
 
