@@ -197,7 +197,7 @@ def miner(
 @db_app.command("history")
 def history(
     uid: int = typer.Argument(..., min=0, help="Miner uid."),
-    limit: int = typer.Option(20, "--limit", min=1, max=100_000, help="Newest N rounds."),
+    limit: int = typer.Option(20, "--last", "--limit", min=1, max=100_000, help="Newest N rounds."),
     as_json: bool = JSON_OPTION,
     as_csv: bool = CSV_OPTION,
     db: Path | None = DB_OPTION,

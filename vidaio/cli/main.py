@@ -9,11 +9,14 @@ from vidaio.cli.config import config_app
 from vidaio.cli.dashboard import dashboard_app
 from vidaio.cli.db import db_app
 from vidaio.cli.doctor import doctor
+from vidaio.cli.helpfmt import flags_as_flags
 from vidaio.cli.localnet import localnet_app
 from vidaio.cli.plot import plot_app
 from vidaio.cli.run import miner_app, validator_app
 from vidaio.cli.score import score_app
 from vidaio.cli.wallet import wallet_app
+
+flags_as_flags()  # `--json`, not `--json <bool>`, in every command's help
 
 app = typer.Typer(
     name="vidaio",

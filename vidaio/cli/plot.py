@@ -115,8 +115,26 @@ def curves_figure(cfg: ScoringConfig, width: int = 1500, height: int = 500) -> F
     return fig
 
 
+def _short_reason(reason: Any, limit: int = 28) -> str:
+    text = " ".join(str(reason or "failed").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def history_title(rows: list[dict[str, Any]], uid: int) -> str:
+    """`uid 3 (compression, hotkey 5F3sa2TJ…): scores per round` (every task type/hotkey seen)."""
+    tasks = ", ".join(dict.fromkeys(str(r.get("task_type") or "?") for r in rows))
+    keys = ", ".join(dict.fromkeys(f"{str(r.get('hotkey') or '?')[:8]}…" for r in rows))
+    return f"uid {uid} ({tasks}, hotkey {keys}): scores per round"
+
+
 def history_figure(rows: list[dict[str, Any]], uid: int, width: int, height: int) -> Figure:
-    """Per-round scores (top) and the applied multiplier (bottom), oldest first."""
+    """Per-round scores (top) and the applied multiplier (bottom), oldest first.
+
+    Rounds are numbered 1..N on an integer axis; failed rounds get a red cross labelled with
+    their reason; a single round is drawn as markers centred on round 1.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     rows = list(reversed(rows))
     fig, axes = _figure(width, height, nrows=2)
     ax_s, ax_m = axes[0][0], axes[1][0]
@@ -126,17 +144,24 @@ def history_figure(rows: list[dict[str, Any]], uid: int, width: int, height: int
         ("adjusted_score", "adjusted"),
         ("accumulate_score", "accumulate"),
     ):
-        ax_s.plot(xs, [r[key] for r in rows], marker="o", markersize=3, label=label)
+        ax_s.plot(xs, [r[key] for r in rows], marker="o", markersize=4, label=label)
     failed = [(x, r) for x, r in zip(xs, rows, strict=True) if r["status"] != "ok"]
     if failed:
-        ax_s.plot([x for x, _ in failed], [0.0] * len(failed), "x", color="tab:red", label="failed")
-    ax_s.set(title=f"uid {uid}: scores per round", ylabel="score")
+        ax_s.plot([x for x, _ in failed], [0.0] * len(failed), "x", color="tab:red", markersize=8,
+                  label="failed (reason)")  # fmt: skip
+        for x, r in failed:
+            ax_s.annotate(_short_reason(r.get("reason") or r["status"]), (x, 0.0), textcoords="offset points",
+                          xytext=(0, 8), rotation=60, fontsize="x-small", color="tab:red")  # fmt: skip
+    ax_s.set(title=history_title(rows, uid), ylabel="score")
     ax_s.legend(loc="upper left", fontsize="small")
-    ax_m.step(xs, [r["applied_multiplier"] for r in rows], where="mid", color="tab:purple")
+    ax_m.plot(xs, [r["applied_multiplier"] for r in rows], drawstyle="steps-mid", marker="o", markersize=4,
+              color="tab:purple")  # fmt: skip
     ax_m.axhline(1.0, linestyle="--", linewidth=0.8, color="grey")
-    ax_m.set(title="total multiplier applied", xlabel="round (oldest to newest)", ylabel="multiplier")
+    ax_m.set(title="total multiplier applied", xlabel="round (1 = oldest shown)", ylabel="multiplier")
     for ax in (ax_s, ax_m):
         ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, len(rows) + 0.5)
     fig.tight_layout()
     return fig
 
@@ -189,7 +214,7 @@ def curves(
 @plot_app.command("history")
 def history(
     uid: int = typer.Argument(..., min=0, help="Miner uid."),
-    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="Newest N rounds."),
+    limit: int = typer.Option(100, "--last", "--limit", min=1, max=100_000, help="Newest N rounds."),
     out: Path | None = typer.Option(None, "--out", help="PNG file [default: history-UID.png]."),
     width: int = WIDTH_OPTION,
     height: int = HEIGHT_OPTION,

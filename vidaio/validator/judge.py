@@ -10,12 +10,18 @@ sees timeouts, refusals and invalid outputs. Order of checks for an answered URL
 4. the same bytes (sha256) as an output that *arrived earlier* for this clip -> `duplicate_submission`
    (first come keeps the credit; arrival order, not download order, decides);
 5. `scoring.evaluate` in the scoring pool: validation (incl. `same_as_reference`), VMAF, PIE-APP and
-   the formulas -> `ok` (score may be 0 below a threshold), `invalid` or `metric_error`.
+   the formulas -> `ok` (score may be 0 below a threshold), `invalid` or `metric_error`;
+6. one claim per solution (`scoring.claims`): a scored answer is fingerprinted on frames drawn for
+   the whole clip; when it is the same solution as an answer to the same task that *arrived earlier*
+   (identical decoded frames, or closer to it than to the reference) -> `duplicate_submission`
+   naming that uid. It waits for every earlier arrival's fingerprint, so arrival order decides.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -23,14 +29,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
+from scoring.claims import ClaimPrint, claim_print, same_solution
 from scoring.evaluate import BadReferenceError, CompressionVerdict, UpscalingVerdict
+from scoring.media.ffmpeg import FfmpegError
+from scoring.media.frames import DecodeError
 from scoring.metrics.config import MetricsConfig
+from scoring.metrics.vmaf import sample_frame_indices
 from scoring.validation import Reason
 from vidaio.db.types import OK_STATUS, RoundResult
 from vidaio.fetch import FetchConfig, FetchError, fetch, redact
 from vidaio.protocol import CompressionTask, UpscalingTask
 from vidaio.storage.s3 import presigned_expiry
-from vidaio.validator.dispatch import Answer, answer_failure
+from vidaio.validator.dispatch import Answer, Assignment, answer_failure
 from vidaio.validator.pool import CompressionJob, ScorePool, UpscalingJob
 
 DUPLICATE = Reason.DUPLICATE_SUBMISSION.value
@@ -41,11 +53,21 @@ class NotScored(Exception):
 
 
 @dataclass
+class Claim:
+    """One arrival's solution fingerprint: resolved with the print, or None when it has none."""
+
+    uid: int
+    task_key: str
+    print: asyncio.Future[ClaimPrint | None]
+
+
+@dataclass
 class Ledger:
-    """What was submitted for one clip, in arrival order (URL -> uid, sha256 -> uid)."""
+    """What was submitted for one clip, in arrival order (URL -> uid, sha256 -> uid, fingerprints)."""
 
     urls: dict[str, int] = field(default_factory=dict)
     shas: dict[str, int] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
     _last: asyncio.Future[None] | None = None
 
     def slot(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
@@ -53,6 +75,20 @@ class Ledger:
         prev, mine = self._last, asyncio.get_running_loop().create_future()
         self._last = mine
         return prev, mine
+
+    def claim(self, uid: int, task_key: str) -> tuple[list[Claim], Claim]:
+        """(earlier arrivals' claims, this arrival's); call synchronously when the answer arrives."""
+        earlier = list(self.claims)
+        mine = Claim(uid, task_key, asyncio.get_running_loop().create_future())
+        self.claims.append(mine)
+        return earlier, mine
+
+
+def task_key(a: Assignment) -> str:
+    """Answers with the same key answer the same task (same clip and parameters), so may be one claim."""
+    if isinstance(a.task, CompressionTask):
+        return f"{a.clip.group_id}/{a.task.codec.value}/{a.task.vmaf_threshold:g}"
+    return f"{a.clip.group_id}/x{a.task.scale}/{a.task.content_length:g}"
 
 
 def _release(prev: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
@@ -136,6 +172,7 @@ class Judge:
     async def judge(self, answer: Answer, ledger: Ledger, round_id: str) -> Judged:
         """Score one answer. Call it as soon as the answer arrives: its ledger slot is taken at once."""
         prev, mine = ledger.slot()
+        earlier, claim = ledger.claim(answer.assignment.miner.uid, task_key(answer.assignment))
         started = time.monotonic()
         timings: dict[str, float] = {}
         base = self._base(answer, round_id)
@@ -181,9 +218,14 @@ class Judge:
             if first != uid:
                 reason = f"{DUPLICATE}: the same bytes (sha256 {fetched.sha256[:16]}) were submitted earlier by uid {first}"
                 return Judged(self._failed(base, "invalid", reason), timings)
-            return await self._evaluate(answer, base, dest, out.output_url, timings)
+            judged = await self._evaluate(answer, base, dest, out.output_url, timings)
+            if judged.result.status == OK_STATUS:
+                judged = await self._one_claim(answer, judged, dest, round_id, earlier, claim)
+            return judged
         finally:
             _release(prev, mine)
+            if not claim.print.done():
+                claim.print.set_result(None)
             if dest is not None:
                 dest.unlink(missing_ok=True)
             timings["judge_s"] = time.monotonic() - started
@@ -215,6 +257,44 @@ class Judge:
         timings["validate_s"] = verdict.timings.get("validate_s", 0.0)
         timings["metrics_s"] = sum(v for k, v in verdict.timings.items() if k not in ("validate_s", "total_s"))
         return Judged(self._from_verdict(base, verdict), timings, getattr(verdict, "pieapp_random_weights", False))
+
+    async def _one_claim(
+        self, answer: Answer, judged: Judged, dest: Path, round_id: str, earlier: list[Claim], claim: Claim
+    ) -> Judged:
+        """`duplicate_submission` when an earlier arrival to the same task is the same solution."""
+        a = answer.assignment
+        t0 = time.monotonic()
+        k = self.metrics.claim_frames
+        n = int(a.clip.params.get("frames", 0)) - self.metrics.frame_tolerance  # type: ignore[call-overload]
+        fp: ClaimPrint | None = None
+        if n >= k:
+            key = f"{round_id}/{claim.task_key}"
+            idx = sample_frame_indices(n, k, secret=self.pool.secret, task_id=key, salt="claim")
+            seed = hashlib.sha256(f"{self.pool.secret}\x1f{key}\x1fcrop".encode()).hexdigest()
+            try:
+                fp = await self.pool.call(
+                    functools.partial(claim_print, seed=seed, crop=self.metrics.claim_crop), a.clip.reference, dest, idx
+                )
+            except (DecodeError, FfmpegError, ValueError, OSError, BrokenProcessPool) as exc:
+                logger.warning("task {}: no claim fingerprint ({}); scored without the near-copy check", a.task_id, exc)
+        claim.print.set_result(fp)
+        if fp is None:
+            return judged
+        for other in earlier:
+            if other.task_key != claim.task_key or other.uid == claim.uid:
+                continue
+            theirs = await other.print
+            why = None if theirs is None else same_solution(
+                fp, theirs, max_cross_ratio=self.metrics.claim_max_cross_ratio,
+                max_size_ratio=self.metrics.claim_max_size_ratio,
+            )
+            if why is not None:
+                judged.timings["claim_s"] = time.monotonic() - t0
+                reason = f"{DUPLICATE}: the same solution as uid {other.uid}'s earlier answer ({why})"
+                result = judged.result.model_copy(update={"status": "invalid", "reason": reason[:2000], "score": 0.0})
+                return Judged(result, judged.timings, judged.random_weights)
+        judged.timings["claim_s"] = time.monotonic() - t0
+        return judged
 
     def _from_verdict(self, base: dict[str, Any], v: CompressionVerdict | UpscalingVerdict) -> RoundResult:
         fields: dict[str, Any] = {"vmaf": _clamp(v.vmaf, 0.0, 100.0)}

@@ -72,3 +72,46 @@ def test_unknown_uid_writes_nothing(seeded_db: Path, tmp_path: Path) -> None:
     out = runner.invoke(plot_app, ["history", "99", "--db", str(seeded_db), "--out", str(tmp_path / "x.png")])
     assert out.exit_code == 1 and "no history for uid 99" in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_history_chart_axis_title_and_failure_labels(seeded_db: Path) -> None:
+    from vidaio.cli.db import run_query
+    from vidaio.cli.plot import _history_rows, history_figure
+
+    rows = run_query(seeded_db, lambda e: _history_rows(e, 2, 100))
+    fig = history_figure(rows, 2, 1200, 700)
+    ax_s, ax_m = fig.axes[0], fig.axes[1]
+    title = ax_s.get_title()
+    assert title.startswith("uid 2 (") and rows[0]["task_type"] in title and rows[0]["hotkey"][:8] in title
+    ticks = [t for t in ax_s.get_xticks() if 1 <= t <= len(rows)]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # integer round axis
+    failed = [r for r in rows if r["status"] != "ok"]
+    labels = [t.get_text() for t in ax_s.texts]
+    assert len(labels) == len(failed) > 0  # one label per failure marker, naming its reason
+    assert all(lbl and lbl != "failed" for lbl in labels)
+    assert ax_m.get_xlim() == (0.5, len(rows) + 0.5)
+
+
+def test_a_single_round_is_drawn_as_visible_markers(seeded_db: Path) -> None:
+    from vidaio.cli.db import run_query
+    from vidaio.cli.plot import _history_rows, history_figure
+
+    rows = run_query(seeded_db, lambda e: _history_rows(e, 2, 1))
+    assert len(rows) == 1
+    fig = history_figure(rows, 2, 800, 500)
+    for ax in fig.axes:
+        assert ax.get_xlim() == (0.5, 1.5)  # centred, not a degenerate axis
+        assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines() if len(line.get_xdata()) == 1
+                   and line.get_linestyle() != "--")  # fmt: skip
+
+
+def test_flags_are_shown_as_flags_and_last_is_the_count_option() -> None:
+    from typer.testing import CliRunner
+
+    from vidaio.cli.main import app
+
+    out = CliRunner().invoke(app, ["db", "leaderboard", "--help"], env={"COLUMNS": "120"})
+    assert "--json" in out.output and "<bool>" not in out.output
+    for cmd in (["plot", "history", "--help"], ["db", "rounds", "--help"], ["db", "weights", "--help"]):
+        text = CliRunner().invoke(app, cmd, env={"COLUMNS": "120"}).output
+        assert "--last" in text, cmd
