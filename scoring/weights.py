@@ -104,11 +104,13 @@ def within_limit(quantized: Mapping[int, int], max_weight: float) -> bool:
 def _fill(members: list[MinerStanding], share: float, cap: float) -> tuple[dict[int, float], float]:
     """Share `share` among `members` in proportion to their scores, none above `cap`; the
     excess of a capped miner goes to the others. Returns (weights, share left unplaced)."""
-    top = max(m.accumulate_score for m in members)  # normalise first: huge finite scores cannot overflow
     pending = sorted(members, key=lambda m: m.accumulate_score, reverse=True)
     out: dict[int, float] = {}
     left = share
     while pending:
+        # normalise by the largest pending score: huge finite scores cannot overflow, and the head's
+        # ratio is 1, so the total never underflows to 0
+        top = pending[0].accumulate_score
         total = math.fsum(m.accumulate_score / top for m in pending)
         head = pending[0]
         if left * (head.accumulate_score / top) / total > cap:
