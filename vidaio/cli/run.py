@@ -78,12 +78,18 @@ def miner_run(env_file: Path | None = ENV_FILE_OPTION, set_: list[str] = SET_OPT
 
 validator_app = typer.Typer(name="validator", help="The validator daemon.", no_args_is_help=True)
 
+INIT_OPTION = typer.Option(
+    False, "--init", help="First start: create the database directory if missing (else a missing one is an error)."
+)
 ROUNDS_OPTION = typer.Option(None, "--rounds", min=0, help="Stop after N rounds (0 = forever); sets validator.max_rounds.")
 
 
 @validator_app.command("run")
 def validator_run(
-    env_file: Path | None = ENV_FILE_OPTION, rounds: int | None = ROUNDS_OPTION, set_: list[str] = SET_OPTION
+    env_file: Path | None = ENV_FILE_OPTION,
+    rounds: int | None = ROUNDS_OPTION,
+    set_: list[str] = SET_OPTION,
+    init: bool = INIT_OPTION,
 ) -> None:
     """Run the validator until SIGINT/SIGTERM or --rounds (exit 0; 1: cannot start; 2: bad configuration)."""
     try:
@@ -99,7 +105,7 @@ def validator_run(
         section["max_rounds"] = rounds
     from vidaio.validator.daemon import main
 
-    raise typer.Exit(main(env_file, overrides))
+    raise typer.Exit(main(env_file, overrides, init=init))
 
 
 def invoke(app: typer.Typer, command: str, argv: list[str], prog: str) -> int:
@@ -109,6 +115,9 @@ def invoke(app: typer.Typer, command: str, argv: list[str], prog: str) -> int:
     """
     import click
 
+    from vidaio.cli.helpfmt import flags_as_flags
+
+    flags_as_flags()
     cli = typer.main.get_command(app)
     args = [command, *argv] if isinstance(cli, click.Group) else list(argv)
     try:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,18 @@ from vidaio.fetch import FetchConfig, fetch
 from vidaio.settings_load import run_daemon
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store
+from vidaio.targets import chain_target
 from vidaio.telemetry.config import VALIDATOR_DEFAULT_PORT
 from vidaio.telemetry.exporter import serve_metrics
 from vidaio.telemetry.validator import MeteredPool, MeteredRepository, ValidatorMetrics
 from vidaio.transport.client import MinerClient
-from vidaio.validator.config import ConfigError, ValidatorConfig, load_validator_config, resolve_secret
+from vidaio.validator.config import (
+    ConfigError,
+    ValidatorConfig,
+    load_validator_config,
+    resolve_secret,
+    secret_path,
+)
 from vidaio.validator.judge import Judge
 from vidaio.validator.loop import RoundRunner, RoundStats, ValidatorLoop
 from vidaio.validator.roster import CapabilityCache
@@ -86,18 +94,35 @@ class ValidatorRuntime:
     pool: ScoringExecutor
     client: MinerClient
     runner: RoundRunner
+    resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.client.close()
-        await asyncio.to_thread(self.runner.close)
-        self.pool.close(wait=False)
-        await asyncio.to_thread(self.factory.close)
-        with contextlib.suppress(Exception):
-            self.store.close()
-        with contextlib.suppress(Exception):
-            await self.chain.close()
-        self.repo.close()
+        """Release everything in reverse order of opening: runner, client, pool, factory, storage, DB, chain."""
+        await self.resources.aclose()
+
+
+def _quietly(close: Callable[[], object], *, in_thread: bool = False) -> Callable[[], Awaitable[None]]:
+    """A teardown step whose failure is logged at DEBUG, never raised (teardown must finish)."""
+
+    async def run() -> None:
+        try:
+            result = await asyncio.to_thread(close) if in_thread else close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            logger.debug("teardown step {} failed: {}", getattr(close, "__qualname__", close), exc)
+
+    return run
+
+
+def check_db_dir(db_path: Path, *, init: bool) -> None:
+    """A DB path whose directory does not exist is a typo until proven otherwise (`--init` creates it)."""
+    path = db_path.expanduser()
+    if not path.parent.is_dir() and not init:
+        raise ValidatorStartupError(
+            f"the directory {path.parent} of db.path {path} does not exist: fix VIDAIO_DB__PATH, or create the "
+            f"database with `vidaio db upgrade --db {path}` (or start once with `vidaio validator run --init`)"
+        )
 
 
 def _purge_work_dir(work_dir: Path) -> int:
@@ -124,43 +149,61 @@ async def _purge_inputs(store: S3Store, hotkey: str) -> None:
         logger.error("could not clean up old task inputs: {}", exc)
 
 
-async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
-    """Check and assemble everything the validator needs; ValidatorStartupError says what is wrong."""
+async def build_validator(cfg: ValidatorConfig, *, init: bool = False) -> ValidatorRuntime:
+    """Check and assemble everything the validator needs; ValidatorStartupError says what is wrong.
+
+    `init`: create the database directory when it does not exist (otherwise that is an error).
+    """
     s = cfg.validator
     try:
         wallet = load_wallet(cfg.wallet)
     except WalletError as exc:
         raise ValidatorStartupError(str(exc)) from None
     hotkey = wallet.hotkey.ss58_address
+    check_db_dir(cfg.db.path, init=init)
+    new_secret = not s.secret.get_secret_value().strip() and not secret_path(cfg.db).is_file()
     try:
         secret = resolve_secret(s, cfg.db)
     except (ConfigError, OSError) as exc:
         raise ValidatorStartupError(f"sampling secret: {exc}") from None
+    if new_secret:
+        logger.warning(
+            "created a NEW sampling secret at {}: expected on a first start only; if this validator ran before, "
+            "db.path points to the wrong place (the old secret and history are next to the old database)",
+            secret_path(cfg.db),
+        )
     metrics = cfg.effective_metrics()
     if s.upscaling_types:
         await asyncio.to_thread(check_pieapp, metrics)
-    chain = make_chain(cfg.chain, wallet)
-    closers: list[Callable[[], object]] = []
+    resources = contextlib.AsyncExitStack()
     try:
+        chain = make_chain(cfg.chain, wallet)
+        resources.push_async_callback(_quietly(chain.close))
         try:
             snapshot = await chain.metagraph()
         except Exception as exc:
-            raise ValidatorStartupError(f"cannot read the chain ({cfg.chain.backend}): {exc}") from None
+            raise ValidatorStartupError(
+                f"cannot read the chain at {chain_target(cfg.chain)}: {exc} (fix: check chain.network and that the "
+                "endpoint is reachable from this host)"
+            ) from None
         me = snapshot.by_hotkey(hotkey)
         if me is None:
-            raise ValidatorStartupError(f"hotkey {hotkey} is not registered on netuid {chain.netuid}: register it first")
+            raise ValidatorStartupError(
+                f"hotkey {hotkey} is not registered on netuid {chain.netuid} ({chain_target(cfg.chain)}): "
+                "register it first"
+            )
         if not me.validator_permit:
             logger.warning("uid {} has no validator permit: miners may refuse its tasks and weights will fail", me.uid)
         try:
             repo = await asyncio.to_thread(Repository.open, cfg.db, cfg.scoring)
         except Exception as exc:
             raise ValidatorStartupError(f"cannot open the database {cfg.db.path}: {exc}") from None
-        closers.append(repo.close)
+        resources.push_async_callback(_quietly(repo.close))
         repo = MeteredRepository(repo, ValidatorMetrics())  # type: ignore[assignment]  # metrics on DB writes
         await asyncio.to_thread(repo.close_interrupted_rounds)
         await asyncio.to_thread(repo.prune)
         store = S3Store(cfg.storage)
-        closers.append(store.close)
+        resources.push_async_callback(_quietly(store.close))
         try:
             await store.ensure_bucket()
         except StorageError as exc:
@@ -174,14 +217,15 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
         if s.compression_codecs:
             recipes.append(CompressionRecipe(s.clip_size(), s.compression_seconds, cfg.synthesis.fps))
         factory = build_factory(cfg.synthesis, recipes=recipes, fetch=sync_fetch(cfg.fetch)).start()
-        closers.append(factory.close)
+        resources.push_async_callback(_quietly(factory.close, in_thread=True))
         try:
             pool = await build_scoring_executor(s, cfg.ray, secret, cfg.scoring, metrics, log_level=cfg.log.level)
         except ExecutorStartupError as exc:
             raise ValidatorStartupError(f"scoring executor cannot start: {exc}") from None
-        closers.append(lambda: pool.close(wait=False))
+        resources.push_async_callback(_quietly(lambda: pool.close(wait=False)))
         client = MinerClient(wallet.hotkey, max_concurrency=s.dispatch_concurrency,
                              max_connections=min(1024, s.dispatch_concurrency))  # fmt: skip
+        resources.push_async_callback(_quietly(client.close))
         builder = TaskBuilder(
             factory, store, hotkey=hotkey, fps=cfg.synthesis.fps, presign_ttl_s=s.presign_ttl_s(),
             timeout_s=s.synthesis_timeout_s,
@@ -195,19 +239,16 @@ async def build_validator(cfg: ValidatorConfig) -> ValidatorRuntime:
             settings=s, repo=repo, client=client, caps=caps, builder=builder, judge=judge, secret=secret,
             own_hotkey=hotkey,
         )  # fmt: skip
+        resources.push_async_callback(_quietly(runner.close, in_thread=True))
     except BaseException:
-        for close in reversed(closers):
-            with contextlib.suppress(Exception):
-                close()
-        with contextlib.suppress(Exception):
-            await chain.close()
+        await resources.aclose()
         raise
     logger.info(
         "validator {} (uid {}) ready: profile {}, netuid {}, scoring {} x{}, db {}",
         hotkey, me.uid, s.profile.value, chain.netuid,
         "ray" if s.executor == "ray" else s.score_executor, s.score_workers, cfg.db.path,
     )  # fmt: skip
-    return ValidatorRuntime(cfg, hotkey, chain, repo, store, factory, pool, client, runner)
+    return ValidatorRuntime(cfg, hotkey, chain, repo, store, factory, pool, client, runner, resources)
 
 
 @contextlib.contextmanager
@@ -236,11 +277,12 @@ async def run_validator(
     stop: asyncio.Event | None = None,
     *,
     on_round: Callable[[RoundStats], None] | None = None,
+    init: bool = False,
 ) -> int:
     """Build the validator and run rounds until SIGINT/SIGTERM, `stop` or `max_rounds`; return the rounds run."""
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
-        rt = await build_validator(cfg)
+        rt = await build_validator(cfg, init=init)
         try:
 
             async def sleep(seconds: float) -> None:
@@ -265,6 +307,13 @@ async def run_validator(
     return rounds
 
 
-def main(env_file: Path | None = None, overrides: dict[str, Any] | None = None) -> int:
-    """Load the config, set up logging, run; the process exit code (0 also after SIGINT/SIGTERM)."""
-    return run_daemon("validator", lambda: load_validator_config(env_file, overrides), run_validator, ValidatorStartupError)
+def main(env_file: Path | None = None, overrides: dict[str, Any] | None = None, *, init: bool = False) -> int:
+    """Load the config, set up logging, run; the process exit code (0 also after SIGINT/SIGTERM).
+
+    `init`: a first start may create the database directory (else a missing directory is an error).
+    """
+
+    async def run(cfg: ValidatorConfig) -> int:
+        return await run_validator(cfg, init=init)
+
+    return run_daemon("validator", lambda: load_validator_config(env_file, overrides), run, ValidatorStartupError)
