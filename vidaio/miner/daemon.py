@@ -176,6 +176,7 @@ async def build_miner(cfg: MinerConfig) -> MinerRuntime:
             settings=s, hotkey=hotkey, storage=storage, executor=pool, software_version=software_version()
         )
         app = build_miner_app(handler, hotkey_ss58=hotkey, chain=chain, cfg=cfg.server)
+        handler.metrics.watch_server(app, pool)  # queue depth, jobs in flight, admission refusals
     except BaseException:
         await resources.aclose()
         raise

@@ -94,6 +94,7 @@
 
   // ---- charts (uPlot) -------------------------------------------------------------------------
   const hasPlot = typeof window.uPlot === "function";
+  const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
   function markerPlugin(getMarkers) {
     return {
       hooks: {
@@ -136,9 +137,14 @@
     if (minerPlot) { minerPlot.setData(data); return; }
     const opts = Object.assign(sizeOf(el, 300), {
       plugins: [markerPlugin(() => minerMarkers)],
-      scales: { x: { time: false }, mult: { auto: true } },
+      legend: { live: false },
+      scales: {
+        x: { time: false, range: (u, lo, hi) => [lo - 0.3, hi + 0.3] },
+        y: { range: (u, lo, hi) => [0, Math.max(hi || 0, 0.01) * 1.1] },
+        mult: { auto: true },
+      },
       axes: [
-        { label: "result #", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (u, v) => v.map((x) => (Number.isInteger(x) ? x : "")) },
+        { label: "result #", incrs: INT_INCRS, values: (u, v) => v.map((x) => (Number.isInteger(x) ? x : "")) },
         { label: "score" },
         { scale: "mult", side: 1, label: "multiplier", grid: { show: false } },
       ],
@@ -170,8 +176,9 @@
     if (roundsPlot) { roundsPlot.setData(data); return; }
     const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined;
     const opts = Object.assign(sizeOf(el, 240), {
-      scales: { x: { time: false } },
-      axes: [{ label: "round (oldest left)", values: (u, v) => v.map((x) => (Number.isInteger(x) ? x : "")) }, { label: "seconds" }],
+      legend: { live: false },
+      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6] } },
+      axes: [{ label: "round (oldest left)", incrs: INT_INCRS, values: (u, v) => v.map((x) => (Number.isInteger(x) ? x : "")) }, { label: "seconds" }],
       series: [{ label: "round" }, { label: "wall", stroke: "#94a3b8", fill: "rgba(148,163,184,0.35)", paths: bars, points: { show: false } }]
         .concat(STAGES.map((s, i) => ({ label: s.replace(/_s$/, ""), stroke: STAGE_COLORS[i], width: 2 }))),
     });
