@@ -219,14 +219,20 @@ def _weight_set_brief(ws: Row) -> Row:
     return {"id": ws["id"], "block": ws.get("block"), "created_at": ws.get("created_at")}
 
 
+def _pools_first(shares: dict[str, float]) -> dict[str, float]:
+    """The task types in a fixed order (compression, upscaling, then any other), for stable display."""
+    order = {t: i for i, t in enumerate(TASK_TYPES)}
+    return dict(sorted(shares.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
 def _split_of(ws: Row, types: dict[int, str]) -> Row:
     """The pools' shares of one weight set: the recorded `split` column when present, else the sum of
     the weights by each uid's current task type (labelled as computed)."""
     recorded = ws.get("split")
     if isinstance(recorded, dict) and isinstance(recorded.get("effective"), dict):
         return {
-            "pool_split": {str(k): float(v) for k, v in recorded["effective"].items()},
-            "pool_target": {str(k): float(v) for k, v in (recorded.get("target") or {}).items()},
+            "pool_split": _pools_first({str(k): float(v) for k, v in recorded["effective"].items()}),
+            "pool_target": _pools_first({str(k): float(v) for k, v in (recorded.get("target") or {}).items()}),
             "split_source": "recorded",
             "split_note": recorded.get("note") or "",
         }
