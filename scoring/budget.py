@@ -6,47 +6,59 @@ scoring one answer runs under a budget that the *clip* (the reference: frames x 
 the answer. The budget lives with the scoring job itself, whatever executor runs it:
 
 - every decode loop (`scoring.media.decode`) calls `Budget.check()` per packet and per frame;
-- every ffmpeg run takes `Budget.timeout(...)` as its timeout, and `run_ffmpeg` kills ffmpeg's
-  whole process group when it expires;
+- every ffmpeg run takes `Budget.timeout(...)` as its timeout and what is left of the CPU allowance
+  as its RLIMIT_CPU, and `run_ffmpeg` kills ffmpeg's whole process group when either runs out;
 - past the deadline `BudgetExceeded` is raised; `scoring.evaluate` turns it into a verdict with
   score 0 and reason `scoring_budget_exceeded`, and the worker goes on with the next answer.
 
-Default size: an honest 1080p answer of 276 frames (572 Mpx-frames) scores in ~3-8 s on an idle
-2-core machine, i.e. ~6-14 ms per megapixel-frame; the default 30 s + 150 ms per Mpx-frame (116 s
-for that clip) is ~10x that plus a constant, so a hostile file is cut off at a bounded multiple of
-what an honest one costs while a busy machine (measured: honest 1080p scoring at 40-50 s with a
-load average of 24 on 2 cores) still scores honest answers. It is wall-clock time: it bounds how
-long a round waits, whatever the cause. PIE-APP is outside the budget: it runs on a fixed number of already-decoded frames of the
-validated size, so the answer cannot make it cost more.
+Default size (`MetricsConfig.answer_budget_*`): an honest 1080p AV1 answer of 276 frames (572
+Mpx-frames) costs ~4 CPU-s to score (decodes, libvmaf, colour check: 0.007 CPU-s per Mpx-frame);
+the default 10 CPU-s + 0.05 CPU-s per Mpx-frame (38.6 CPU-s for that clip) is ~8x that, so a
+hostile file is cut off at a bounded multiple of an honest one's cost. CPU time is what the
+answer's file can inflate and does not grow when the machine is busy (the same honest answer took
+27-72 s of wall time at a load average of 25-35 on 2 cores, for the same ~4 CPU-s); the wall-clock
+limit, `wall_factor` (4) x the CPU budget, bounds how long a round waits whatever the cause.
 """
 
 from __future__ import annotations
 
 import math
+import resource
 import time
 from dataclasses import dataclass, field
 
 BUDGET_EXCEEDED = "scoring_budget_exceeded"
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its waited-for children (ffmpeg runs)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 class BudgetExceeded(RuntimeError):
     """Scoring one answer went past its work budget (the answer scores 0, reason `scoring_budget_exceeded`)."""
 
     def __init__(self, budget: Budget, where: str) -> None:
-        super().__init__(
-            f"{BUDGET_EXCEEDED}: scoring this answer took more than {budget.limit_s:.1f} s "
-            f"(budget for {budget.basis}); stopped during {where}"
-        )
+        super().__init__(f"{BUDGET_EXCEEDED}: {budget.describe()}; stopped during {where}")
         self.where = where
 
 
 @dataclass
 class Budget:
-    """A deadline on `time.monotonic()`; `limit_s = inf` is no limit (tests, tools)."""
+    """A wall-clock deadline (`limit_s`) and a CPU allowance (`cpu_limit_s`); `inf` = no limit.
+
+    CPU time is what an answer's file can inflate and, unlike wall time, does not grow when the
+    machine is busy with other work; the wall-clock limit bounds how long a round waits whatever
+    the cause. CPU is counted for the whole process (all threads) plus its finished children: exact
+    in a process worker running one job at a time; with thread workers scoring concurrently it
+    over-counts (the budget ends early, never late)."""
 
     limit_s: float
     basis: str = "this clip"
+    cpu_limit_s: float = math.inf
     started: float = field(default_factory=time.monotonic)
+    cpu_started: float = field(default_factory=cpu_seconds)
 
     @classmethod
     def unlimited(cls) -> Budget:
@@ -54,14 +66,32 @@ class Budget:
 
     @classmethod
     def for_clip(
-        cls, frames: int, width: int, height: int, *, base_s: float, s_per_mpx_frame: float, max_s: float
+        cls,
+        frames: int,
+        width: int,
+        height: int,
+        *,
+        base_s: float,
+        s_per_mpx_frame: float,
+        max_s: float,
+        wall_factor: float = 3.0,
     ) -> Budget:
-        """`base_s + s_per_mpx_frame x frames x width x height / 1e6`, at most `max_s`; `base_s <= 0` = unlimited."""
+        """CPU: `base_s + s_per_mpx_frame x frames x width x height / 1e6`, at most `max_s`; wall:
+        `wall_factor` x that. `base_s` and `s_per_mpx_frame` both 0 = unlimited."""
         if base_s <= 0 and s_per_mpx_frame <= 0:
             return cls.unlimited()
         mpx_frames = max(frames, 1) * width * height / 1e6
-        limit = min(max_s, base_s + s_per_mpx_frame * mpx_frames)
-        return cls(limit, f"{frames} frames of {width}x{height}")
+        cpu = min(max_s, base_s + s_per_mpx_frame * mpx_frames)
+        return cls(cpu * max(wall_factor, 1.0), f"{frames} frames of {width}x{height}", cpu_limit_s=cpu)
+
+    def describe(self) -> str:
+        used = self.cpu_used()
+        if used > self.cpu_limit_s:
+            return (
+                f"scoring this answer used {used:.1f} s of CPU, more than its {self.cpu_limit_s:.1f} s "
+                f"(budget for {self.basis})"
+            )
+        return f"scoring this answer took more than {self.limit_s:.1f} s (budget for {self.basis})"
 
     @property
     def deadline(self) -> float:
@@ -70,20 +100,29 @@ class Budget:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def cpu_used(self) -> float:
+        return cpu_seconds() - self.cpu_started
+
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def cpu_remaining(self) -> float:
+        return self.cpu_limit_s - self.cpu_used()
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline or self.cpu_used() > self.cpu_limit_s
+
     def check(self, where: str = "scoring") -> None:
-        """Raise `BudgetExceeded` once the deadline has passed (cheap: call it per packet/frame)."""
-        if time.monotonic() > self.deadline:
+        """Raise `BudgetExceeded` once the deadline has passed or the CPU is spent (call it per packet)."""
+        if self.expired():
             raise BudgetExceeded(self, where)
 
     def timeout(self, cap: float, where: str = "ffmpeg") -> float:
-        """Seconds a subprocess may run: the remaining budget, at most `cap`; raises when none is left."""
-        left = self.remaining()
-        if left <= 0:
-            raise BudgetExceeded(self, where)
-        return min(cap, left)
+        """Seconds a subprocess may run: the remaining wall budget, at most `cap`; raises when none is left."""
+        self.check(where)
+        return min(cap, self.remaining())
 
-    def expired(self) -> bool:
-        return time.monotonic() > self.deadline
+    def child_cpu_limit(self) -> int | None:
+        """Whole CPU seconds a child process may use (its RLIMIT_CPU), None when unlimited."""
+        left = self.cpu_remaining()
+        return None if math.isinf(left) else max(1, math.ceil(left))

@@ -77,6 +77,7 @@ def answer_budget(ref: ProbeInfo, cfg: MetricsConfig) -> Budget:
         base_s=cfg.answer_budget_base_s,
         s_per_mpx_frame=cfg.answer_budget_s_per_mpx_frame,
         max_s=cfg.answer_budget_max_s,
+        wall_factor=cfg.answer_budget_wall_factor,
     )
 
 

@@ -7,6 +7,7 @@ ffprobe; probing is done with PyAV (`scoring.media.probe`).
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -99,10 +100,15 @@ def ffmpeg_exe(override: str | Path | None = None) -> str:
 
 
 def _run_in_group(
-    cmd: list[str], input_bytes: bytes | None, timeout_s: float, cwd: str | Path | None
+    cmd: list[str],
+    input_bytes: bytes | None,
+    timeout_s: float,
+    cwd: str | Path | None,
+    cpu_limit_s: int | None = None,
 ) -> subprocess.CompletedProcess:
     """`subprocess.run` in a new session: on timeout the whole process group is killed, so no
-    child (or a wrapper's child) survives holding the pipes open."""
+    child (or a wrapper's child) survives holding the pipes open. `cpu_limit_s` becomes the
+    child's RLIMIT_CPU (set with prlimit right after the spawn: no preexec_fn in a threaded process)."""
     with subprocess.Popen(
         cmd,
         stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
@@ -111,6 +117,11 @@ def _run_in_group(
         cwd=cwd,
         start_new_session=True,
     ) as proc:
+        if cpu_limit_s is not None:
+            try:
+                resource.prlimit(proc.pid, resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 1))
+            except (OSError, ValueError, AttributeError):  # exited already, or not Linux
+                pass
         try:
             out, err = proc.communicate(input_bytes, timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
@@ -121,6 +132,11 @@ def _run_in_group(
             _kill_group(proc)
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -150,11 +166,14 @@ def run_ffmpeg(
     cmd = [exe, "-hide_banner", "-nostdin", "-y", *map(str, args)]
     if input_bytes is not None:
         cmd.remove("-nostdin")
+    cpu_limit = None
     if budget is not None:
         timeout_s = budget.timeout(timeout_s, "ffmpeg")
+        cpu_limit = budget.child_cpu_limit()
     started = time.monotonic()
+    children_before = _children_cpu()
     try:
-        proc = _run_in_group(cmd, input_bytes, timeout_s, cwd)
+        proc = _run_in_group(cmd, input_bytes, timeout_s, cwd, cpu_limit)
     except subprocess.TimeoutExpired as exc:
         if budget is not None and budget.expired():
             raise BudgetExceeded(budget, "ffmpeg") from exc
@@ -164,6 +183,11 @@ def run_ffmpeg(
     except OSError as exc:
         raise FfmpegError(f"cannot run ffmpeg binary {exe}: {exc}", args=cmd) from exc
     elapsed = time.monotonic() - started
+    if proc.returncode != 0 and budget is not None:
+        child_cpu = _children_cpu() - children_before
+        # ffmpeg traps SIGXCPU and exits 255 a few ms before the accounting reaches the limit
+        if budget.expired() or (cpu_limit is not None and child_cpu >= cpu_limit - 0.25):
+            raise BudgetExceeded(budget, "ffmpeg (CPU)")
     if proc.returncode != 0:
         tail = stderr_tail(proc.stderr)
         raise FfmpegError(

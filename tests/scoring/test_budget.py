@@ -34,14 +34,16 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_budget_from_the_clip(tmp_path: Path) -> None:
-    b = Budget.for_clip(276, 1920, 1080, base_s=30, s_per_mpx_frame=0.15, max_s=900)
-    assert b.limit_s == pytest.approx(30 + 0.15 * 276 * 1920 * 1080 / 1e6)
+    b = Budget.for_clip(276, 1920, 1080, base_s=10, s_per_mpx_frame=0.05, max_s=900, wall_factor=4)
+    assert b.cpu_limit_s == pytest.approx(10 + 0.05 * 276 * 1920 * 1080 / 1e6)
+    assert b.limit_s == pytest.approx(4 * b.cpu_limit_s)
     assert answer_budget_default_1080p() == pytest.approx(b.limit_s)
-    assert Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300).limit_s == 300
+    assert Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300, wall_factor=1).limit_s == 300
     assert Budget.for_clip(10, 10, 10, base_s=0, s_per_mpx_frame=0, max_s=9).limit_s == float("inf")
-    cfg = MetricsConfig(answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5)
+    cfg = MetricsConfig(answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5, answer_budget_wall_factor=2)
     info = probe(make_clip(tmp_path / "c.mp4", (64, 64), frames=10))
-    assert answer_budget(info, cfg).limit_s == pytest.approx(5 + 0.5 * 10 * 64 * 64 / 1e6)
+    assert answer_budget(info, cfg).cpu_limit_s == pytest.approx(5 + 0.5 * 10 * 64 * 64 / 1e6)
+    assert answer_budget(info, cfg).limit_s == pytest.approx(2 * (5 + 0.5 * 10 * 64 * 64 / 1e6))
 
 
 def test_expired_budget_stops_a_decode_loop(clips: dict[str, Path]) -> None:
@@ -55,7 +57,7 @@ def answer_budget_default_1080p() -> float:
     cfg = MetricsConfig()
     return Budget.for_clip(
         276, 1920, 1080, base_s=cfg.answer_budget_base_s, s_per_mpx_frame=cfg.answer_budget_s_per_mpx_frame,
-        max_s=cfg.answer_budget_max_s,
+        max_s=cfg.answer_budget_max_s, wall_factor=cfg.answer_budget_wall_factor,
     ).limit_s  # fmt: skip
 
 
@@ -95,6 +97,19 @@ def test_run_ffmpeg_kills_the_whole_process_group_at_the_deadline(clips: dict[st
     assert not _alive(int(pids.read_text()))  # the wrapper's child died with it
 
 
+def test_cpu_budget_stops_a_cpu_bound_ffmpeg(clips: dict[str, Path]) -> None:
+    """An ffmpeg run that burns CPU is stopped by its RLIMIT_CPU (what is left of the CPU budget)."""
+    budget = Budget(120.0, "test", cpu_limit_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="CPU"):
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", "mandelbrot=size=1280x720:rate=25", "-t", "600", "-threads", "1", "-f", "null", "-"],
+            budget=budget,
+        )
+    assert time.monotonic() - started < 60
+    assert budget.cpu_used() > 0.7  # stopped at its 1 CPU-second, not after the 600 s it asked for
+
+
 @pytest.mark.slow
 def test_slow_answer_hits_the_budget_and_the_worker_scores_the_next(clips: dict[str, Path]) -> None:
     from vidaio.validator.pool import CompressionJob, ScorePool
@@ -103,7 +118,11 @@ def test_slow_answer_hits_the_budget_and_the_worker_scores_the_next(clips: dict[
     marker, pids = d / "slow-once-b", d / "sleep-b.pid"
     wrapper = _slow_ffmpeg(d, marker, pids)
     mcfg = MetricsConfig(
-        ffmpeg_path=wrapper, vmaf_threads=1, answer_budget_base_s=4.0, answer_budget_s_per_mpx_frame=0.0
+        ffmpeg_path=wrapper,
+        vmaf_threads=1,
+        answer_budget_base_s=4.0,
+        answer_budget_s_per_mpx_frame=0.0,
+        answer_budget_wall_factor=1.0,  # the stand-in sleeps: it spends wall time, not CPU
     )
     pool = ScorePool(secret="s", scoring=ScoringConfig(), metrics=mcfg, workers=1, kind="thread").start()
 
