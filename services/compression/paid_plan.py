@@ -32,6 +32,7 @@ class PaidPlan:
     slope_prior: float
     min_gain: float
     draws: int
+    final_draws: int
     explore: float
     safety_margin: float
     scoring: ScoringConfig
@@ -39,6 +40,11 @@ class PaidPlan:
     def score(self, per_frame: np.ndarray, size: int) -> float:
         """Expected paid figure of an encode with these per-frame VMAF scores and this size."""
         return estimate_paid(per_frame, size, self.input_size, self.threshold, self.scoring, draws=self.draws).paid
+
+    def final_score(self, per_frame: np.ndarray, size: int) -> float:
+        """The paid figure estimated precisely (`final_draws`): picks the answer among the probes."""
+        return estimate_paid(per_frame, size, self.input_size, self.threshold, self.scoring,
+                             draws=self.final_draws).paid  # fmt: skip
 
     def feasible(self, per_frame: np.ndarray, size: int) -> bool:
         """Hard constraints: the all-frame VMAF (harmonic mean, what a threshold miss is judged on)
@@ -53,7 +59,7 @@ class PaidPlan:
         return search_objective(
             measure, score=self.score, feasible=self.feasible, start=self.start, lo=self.lo, hi=self.hi,
             max_probes=self.max_probes, slope_prior=self.slope_prior, min_gain=self.min_gain, explore=self.explore,
-            max_size=self.input_size,
+            max_size=self.input_size, final_score=self.final_score,
             should_continue=should_continue,
         )  # fmt: skip
 
@@ -69,6 +75,6 @@ def paid_plan(
     return PaidPlan(
         codec=codec, threshold=threshold, input_size=input_size, start=min(max(start, lo), hi), lo=lo, hi=hi,
         max_probes=settings.paid_max_probes, slope_prior=slope, min_gain=settings.paid_min_gain,
-        draws=settings.paid_draws, explore=settings.paid_explore, safety_margin=settings.safety_margin,
+        draws=settings.paid_draws, final_draws=settings.paid_final_draws, explore=settings.paid_explore, safety_margin=settings.safety_margin,
         scoring=scoring,
     )  # fmt: skip

@@ -143,6 +143,7 @@ def search_objective(
     min_gain: float = 0.001,
     explore: float = 0.0,
     max_size: int | None = None,
+    final_score: Score | None = None,
     should_continue: Callable[[], bool] | None = None,
 ) -> PaidSearchResult:
     """Maximise `score` over integer CRF in [lo, hi] subject to `feasible`, measuring at most
@@ -150,7 +151,9 @@ def search_objective(
 
     With `max_size` (files must be smaller: the input's size) an infeasible probe at least that big
     rules out every lower CRF, and any other infeasible probe (VMAF too low) every higher CRF; the
-    planner only looks between those bounds and, while nothing is feasible, moves into them."""
+    planner only looks between those bounds and, while nothing is feasible, moves into them.
+    `final_score` (e.g. the objective estimated more precisely) re-scores the feasible probes to pick
+    the answer; `values` then holds those figures."""
     if lo > hi:
         raise ValueError(f"empty CRF range: lo={lo} > hi={hi}")
     if max_probes < 1:
@@ -188,6 +191,9 @@ def search_objective(
             predictions.append(nxt)
         crf = None if nxt is None else nxt[0]
     feasible_samples = [s for s in samples if ok[s.crf]]
+    if final_score is not None:
+        for x in feasible_samples:
+            values[x.crf] = final_score(np.asarray(x.per_frame, dtype=np.float64), x.size_bytes)
     best = max(feasible_samples, key=lambda s: (values[s.crf], s.crf)) if feasible_samples else None
     if best is None and stop == "converged":
         stop = "never_feasible"

@@ -54,6 +54,11 @@ class CompressionSettings(BaseModel):
     paid_draws: int = Field(
         1000, ge=100, le=20000, description="Simulated validator frame draws per objective estimate (objective=paid)."
     )
+    paid_final_draws: int = Field(
+        20000, ge=100, le=200000,
+        description="objective=paid: simulated validator draws when choosing the answer among the probes "
+        "(precise: neighbouring CRFs near the VMAF-penalty line differ by less than the noise of fewer draws).",
+    )
     paid_min_gain: float = Field(
         0.002, ge=0.0, le=0.1, description="objective=paid: stop when no CRF is predicted to beat the best probe by this."
     )

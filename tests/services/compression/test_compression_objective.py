@@ -183,3 +183,14 @@ def test_nothing_feasible_between_the_bounds_stops() -> None:
 def harmonic_mean_of(sample: Sample) -> float:
     v = np.asarray(sample.per_frame)
     return float(len(v) / np.sum(1.0 / v))
+
+
+def test_final_score_picks_the_answer_among_the_probes() -> None:
+    at = clip_model()
+    common = dict(score=lambda v, s: -abs(float(np.mean(v)) - 90.0), feasible=lambda v, s: True, start=30, lo=10,
+                  hi=60, max_probes=4)  # fmt: skip
+    planned = search_objective(at, **common)
+    lowest = min(s.crf for s in planned.samples)
+    rescored = search_objective(at, final_score=lambda v, s: float(np.mean(v)), **common)  # prefers quality
+    assert [s.crf for s in rescored.samples] == [s.crf for s in planned.samples]  # same probes
+    assert rescored.best is not None and rescored.best.crf == lowest
