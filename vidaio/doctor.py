@@ -140,7 +140,7 @@ async def check_storage(cfg: Any) -> Check:
                 url = (await store.presign_get(key, 300)).url
                 got = await asyncio.to_thread(_http_get, url)
             except StorageError as exc:
-                return _problem("storage", str(exc), "see the hint above; storage.* settings in .env.example")
+                return _problem("storage", str(exc), "check storage.endpoint_url, storage.bucket and the key pair")
             except OSError as exc:
                 return _problem("storage", f"presigned GET on {where} failed: {exc}",
                                 "the endpoint must be reachable at the URL it signs (storage.endpoint_url)")  # fmt: skip

@@ -161,3 +161,46 @@ def test_wrong_s3_key_on_an_auth_checking_server(subnet: dict[str, Any], auth_s3
     text = wrong["storage"]
     assert "doctor-auth" in text and endpoint in text and key_id[:4] in text and key_id not in text
     assert "storage.secret_access_key" in text
+
+
+def _daemon(module: str, env_file: Path, cwd: Path, *sets: str) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", module, "--env-file", str(env_file)]
+    for item in sets:
+        args += ["--set", item]
+    return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=180)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    assert proc.returncode == code, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_miner_with_a_wrong_s3_key_exits_1_naming_bucket_endpoint_and_key(
+    subnet: dict[str, Any], auth_s3: tuple[str, str, str]
+) -> None:
+    endpoint, key_id, _secret = auth_s3
+    line = _one_error_line(_daemon(
+        "neurons.miner", subnet["miner_env"], subnet["root"], f"storage.endpoint_url={endpoint}",
+        f"storage.access_key_id={key_id}", "storage.secret_access_key=wrong", "storage.bucket=doctor-auth",
+    ), 1)  # fmt: skip
+    assert "storage is not usable" in line and "doctor-auth" in line and endpoint in line
+    assert f"key id {key_id[:4]}" in line and "fix:" in line
+
+
+def test_miner_without_a_reachable_chain_names_the_network_and_url(subnet: dict[str, Any]) -> None:
+    closed = free_port()
+    line = _one_error_line(_daemon(
+        "neurons.miner", subnet["miner_env"], subnet["root"], "chain.backend=bittensor",
+        f"chain.network=ws://127.0.0.1:{closed}", "chain.reconnect_retries=0", "chain.call_timeout_s=5",
+    ), 1)  # fmt: skip
+    assert f"ws://127.0.0.1:{closed}" in line and "cannot read the chain" in line and "fix:" in line
+
+
+def test_validator_with_a_mistyped_db_path_exits_1_and_creates_nothing(subnet: dict[str, Any], tmp_path: Path) -> None:
+    typo = tmp_path / "vidiao" / "validator.db"
+    line = _one_error_line(_daemon("neurons.validator", subnet["validator_env"], subnet["root"],
+                                   f"db.path={typo}"), 1)  # fmt: skip
+    assert "does not exist" in line and "vidaio db upgrade" in line and not typo.parent.exists()

@@ -48,7 +48,10 @@ class StorageError(Exception):
         super().__init__(f"storage {operation} failed for {what}{on}{tail}: {reason}{fix_hint(reason)}")
 
 
-AUTH_CODES = ("403", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken")
+AUTH_CODES = (
+    "403", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+    "NoCredentialsError", "Unable to locate credentials",
+)  # fmt: skip
 
 
 def fix_hint(reason: str) -> str:

@@ -143,7 +143,8 @@ class S3Store:
             except _SDK_ERRORS as exc:
                 transient = is_transient(exc)
                 if not transient or attempts > self.cfg.max_retries:
-                    logger.error("storage {} {!r} failed (attempt {}): {}", operation, key, attempts, describe(exc))
+                    # the caller reports the StorageError (one line per failure, with bucket and endpoint)
+                    logger.debug("storage {} {!r} failed (attempt {}): {}", operation, key, attempts, describe(exc))
                     raise StorageError(
                         operation, key, describe(exc), attempts=attempts, retryable=transient,
                         where=storage_target(self.cfg),
