@@ -204,7 +204,7 @@ class BittensorChain:
         if not result.success:
             return WeightSetResult(success=False, message=result.message or "extrinsic failed")
         block = _block_of(result)
-        logger.info("chain: weights set on {} uids (block {}, version_key {})", len(clean), block, version_key)
+        logger.debug("chain: weights set on {} uids (block {}, version_key {})", len(clean), block, version_key)
         return WeightSetResult(success=True, message=result.message or "ok", block=block)
 
     async def serve(self, ip: str, port: int) -> None:

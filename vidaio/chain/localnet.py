@@ -298,7 +298,7 @@ class LocalnetChain:
                 "INSERT INTO weight_sets(validator_uid, block, weights_json, created_at) VALUES (?, ?, ?, ?)",
                 (uid, block, json.dumps({str(k): v for k, v in sorted(norm.items())}), self._clock()),
             )
-        logger.info("localnet: uid={} set weights on {} uids at block {}", uid, len(norm), block)
+        logger.debug("localnet: uid={} set weights on {} uids at block {}", uid, len(norm), block)
         return WeightSetResult(success=True, message=f"weights set for {len(norm)} uids", block=block)
 
     def weights_of(self, validator_uid: int) -> dict[int, float]:

@@ -167,7 +167,7 @@ class CapabilityCache:
             else:
                 self._entries.pop(n.uid, None)
                 self.failures[n.uid] = f"/capabilities failed: {why}"
-                logger.info("uid {}: no capabilities ({}); not asked this round", n.uid, why)
+                logger.debug("uid {}: no capabilities ({}); not asked this round", n.uid, why)  # grouped: round_start
         out = []
         for n in neurons:
             caps = self.cached(n.uid, n.hotkey)
