@@ -148,3 +148,24 @@ def miner_task_from(task: Any, caller_uid: int | None, *, input_bytes: int | Non
         input_bytes=input_bytes, output_bytes=output_bytes, seconds=seconds, status=status, engine=engine,
         reason=None if status == "ok" else rest.strip() or None,
     )  # fmt: skip
+
+
+def plan_start_line(
+    round_id: str, block: int, plan: Any, snapshot: Any = None, failures: Mapping[int, str] | None = None
+) -> str:
+    """The round-start line of a `vidaio.validator.roster.RoundPlan`: uids asked and skipped (with
+    why), then one WARNING line grouping the unreachable miners with their addresses."""
+    asked: list[int] = []
+    if plan.compression is not None:
+        asked += [a.miner.uid for a in plan.compression.assignments]
+    for group in plan.upscaling:
+        asked += [m.uid for m in group.miners]
+    down = dict(failures or {})
+    down.update({u.uid: u.reason for u in plan.unreachable})
+    skipped = [*plan.skipped, *((uid, "unreachable") for uid in sorted(down) if uid not in dict(plan.skipped))]
+    line = round_start_line(round_id, block, asked, skipped)
+    if down:
+        axons = {n.uid: n.axon for n in snapshot.neurons} if snapshot is not None else {}
+        unreachable_line({uid: axons.get(uid) or "no-axon" for uid in down},
+                         reason="; ".join(dict.fromkeys(down.values()))[:300])  # fmt: skip
+    return line

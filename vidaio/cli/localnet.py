@@ -136,9 +136,9 @@ def render_report(report: LocalnetReport, console: Console) -> None:
 @localnet_app.callback()
 def localnet(
     ctx: typer.Context,
-    rounds: int | None = typer.Option(None, "--rounds", min=1, help="Validator rounds to run (default 3)."),
-    directory: Path | None = typer.Option(None, "--dir", help="Where everything goes (default .localnet)."),
-    profile: str | None = typer.Option(None, "--profile", help='"demo" (default) or "tiny" (fastest).'),
+    rounds: int | None = typer.Option(None, "--rounds", min=1, help="Validator rounds to run [default: 3]."),
+    directory: Path | None = typer.Option(None, "--dir", help="Where everything goes [default: .localnet]."),
+    profile: str | None = typer.Option(None, "--profile", help='"demo" or "tiny" (fastest) [default: demo].'),
     resume: bool = typer.Option(False, "--resume", help="Keep the chain, wallets and DB of the last run."),
     keep_running: bool = typer.Option(
         False, "--keep-running", help="After the rounds keep the miners and S3 up (Ctrl-C stops)."
@@ -146,7 +146,7 @@ def localnet(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON (no tables)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the orchestrator's INFO logs."),
     executor: str | None = typer.Option(
-        None, "--executor", help='"local" (default) or "ray": both daemons\' jobs on a local two-node Ray cluster.'
+        None, "--executor", help='"local" or "ray": both daemons\' jobs on a local two-node Ray cluster [default: local].'
     ),
 ) -> None:
     """Run the one-machine subnet and print the leaderboard, the weights and where the files are.

@@ -158,7 +158,7 @@ def score_compression(
     secret: str = typer.Option(
         "self-check", "--secret", help="Sampling secret (validators use a private one)."
     ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="libvmaf threads (default: config)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="libvmaf threads [default: config]."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs on stderr."),
 ) -> None:
@@ -219,14 +219,14 @@ def score_upscaling(
         "self-check", "--secret", help="Sampling secret (validators use a private one)."
     ),
     weights: Path | None = typer.Option(
-        None, "--pieapp-weights", help="PIE-APP weights file (default: config/cache)."
+        None, "--pieapp-weights", help="PIE-APP weights file [default: config/cache]."
     ),
-    backend: str | None = typer.Option(None, "--pieapp-backend", help="pyiqa or piq (default: config)."),
+    backend: str | None = typer.Option(None, "--pieapp-backend", help="pyiqa or piq [default: config]."),
     device: str | None = typer.Option(None, "--device", help="PIE-APP device: auto, cpu, cuda, cuda:N."),
     random_weights: bool = typer.Option(
         False, "--random-weights", help="Demo/test only: allow random PIE-APP weights when none are found."
     ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="libvmaf threads (default: config)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="libvmaf threads [default: config]."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs on stderr."),
 ) -> None:

@@ -115,3 +115,21 @@ def test_flags_are_shown_as_flags_and_last_is_the_count_option() -> None:
     for cmd in (["plot", "history", "--help"], ["db", "rounds", "--help"], ["db", "weights", "--help"]):
         text = CliRunner().invoke(app, cmd, env={"COLUMNS": "120"}).output
         assert "--last" in text, cmd
+
+
+def test_defaults_are_written_one_way_in_every_help() -> None:
+    """`[default: X]` (typer's own form) everywhere; never `(default X)` in a help text."""
+    import click
+    import typer
+
+    from vidaio.cli.main import app
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        for param in cmd.params:
+            text = getattr(param, "help", None) or ""
+            assert "(default" not in text, (path, param.name, text)
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), ["vidaio"])
