@@ -1,4 +1,5 @@
-"""Fixtures of the dashboard tests: a seeded validator DB and a real `vidaio dashboard` process."""
+"""Helpers and fixtures of the dashboard tests: a seeded validator DB and a real `vidaio dashboard` process
+(imported by name from conftest.py and the tests: a module called `conftest` is ambiguous across test dirs)."""
 
 from __future__ import annotations
 

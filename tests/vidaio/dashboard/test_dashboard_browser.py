@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from browser import browser_page
-from conftest import dashboard_env
 from dashboard_seed import result
+from dashboard_support import dashboard_env
 
 from scoring.config import ScoringConfig
 from vidaio.db.config import DbConfig

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import dashboard_env
+from dashboard_support import dashboard_env
 
 from scoring.config import ScoringConfig
 from vidaio.db.config import DbConfig

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Served, dashboard_env
+from dashboard_support import Served, dashboard_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
