@@ -61,6 +61,9 @@ def ray_memory() -> dict[str, float]:
             continue
         if "ffmpeg" in name or "moto" in cmd:
             continue
+        if name.startswith("python"):  # Ray's own daemons: log_monitor.py, monitor.py, ...
+            script = next((Path(a).name for a in p.cmdline()[1:] if a.endswith(".py")), "")
+            name = f"python {script}".strip()
         key = name if not name.startswith("ray::") else name.split(".")[0]
         out[key] = round(out.get(key, 0.0) + rss, 1)
     return out
@@ -72,7 +75,7 @@ class Bench:
         from vidaio.miner.config import MinerSettings
 
         self.args, self.root, self.s3, self.url = args, root, s3, url
-        self.storage = s3.storage_config("out")
+        self.storage = s3.storage_config("bench-out")
         self.fetch = FetchConfig(allow_hosts=["127.0.0.1"], total_timeout_s=120)
         self.settings = MinerSettings(
             task_type="compression", codecs=["av1"], compression_engine="fixed", work_dir=root / "work",
@@ -169,10 +172,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     clip, source = make_input(args.media, args.seconds, root / "in.mp4")
     results: list[dict[str, Any]] = []
-    with local_s3(buckets=["in", "out"], mode="process", log_path=str(root / "s3.log")) as s3:
-        client = build_client(s3.storage_config("in"))
-        client.upload_file(str(clip), "in", "clip.mp4")
-        url = client.generate_presigned_url("get_object", Params={"Bucket": "in", "Key": "clip.mp4"}, ExpiresIn=7200)
+    with local_s3(buckets=["bench-in", "bench-out"], mode="process", log_path=str(root / "s3.log")) as s3:
+        client = build_client(s3.storage_config("bench-in"))
+        client.upload_file(str(clip), "bench-in", "clip.mp4")
+        url = client.generate_presigned_url("get_object", Params={"Bucket": "bench-in", "Key": "clip.mp4"}, ExpiresIn=7200)
         client.close()
         b = Bench(args, root, s3, url)
         results.append(await run_local(b))

@@ -22,6 +22,7 @@ from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from scoring.validation import expected_for_compression, expected_for_upscaling, validate_output
 from tests.media_factory import make_clip
+from vidaio.executor.ray_miner import purge_dead_node_dirs
 from vidaio.miner.config import MinerConfig
 from vidaio.miner.daemon import MinerRuntime, build_miner
 from vidaio.protocol import CompressionTask, TaskError, TaskResult, UpscalingTask
@@ -201,7 +202,23 @@ async def test_worker_killed_mid_job_retries_on_another_node_and_the_miner_keeps
             # the miner keeps serving
             nxt = await client.send_task(axon, rt.hotkey, cmp_task(presigned_input(world, clip), "kill-2"), deadline_s=60)
             assert nxt.kind == "ok", nxt
+    # the surviving node cleaned up; the killed one could not: its dir goes when the cluster knows the
+    # node is dead and an actor starts on the host (what purge_dead_node_dirs does at actor start)
+    assert [p for p in files_left(work) if f"ray-{victim}" not in str(p)] == []
+    await _until_dead(victim)
+    purge_dead_node_dirs(work)
     assert files_left(work) == []
+
+
+async def _until_dead(node12: str, timeout_s: float = 90) -> None:
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(str(n["NodeID"]).startswith(node12) and n.get("Alive") for n in ray.nodes()):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"node {node12} still alive for the cluster after {timeout_s}s")
 
 
 async def test_worker_killed_with_no_time_to_retry_is_a_clear_error_answer(
