@@ -198,6 +198,10 @@ class ScorePool:
             )
         return await self._submit(_run_upscaling, job, seen_sha256)
 
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """Run a module-level function (picklable args) in a scoring worker, e.g. `scoring.claims.claim_print`."""
+        return await self._submit(fn, *args)
+
     def close(self, *, wait: bool = True) -> None:
         """Stop the workers; `wait=False` abandons running jobs (process workers are terminated)."""
         with self._lock:
