@@ -144,6 +144,7 @@ def search_objective(
     explore: float = 0.0,
     max_size: int | None = None,
     final_score: Score | None = None,
+    polish: bool = True,
     should_continue: Callable[[], bool] | None = None,
 ) -> PaidSearchResult:
     """Maximise `score` over integer CRF in [lo, hi] subject to `feasible`, measuring at most
@@ -152,6 +153,8 @@ def search_objective(
     With `max_size` (files must be smaller: the input's size) an infeasible probe at least that big
     rules out every lower CRF, and any other infeasible probe (VMAF too low) every higher CRF; the
     planner only looks between those bounds and, while nothing is feasible, moves into them.
+    `polish`: once no prediction promises a gain, the unmeasured CRFs next to the best probe are
+    measured too (the objective has cliffs that interpolation misplaces by a CRF or so).
     `final_score` (e.g. the objective estimated more precisely) re-scores the feasible probes to pick
     the answer; `values` then holds those figures."""
     if lo > hi:
@@ -187,6 +190,8 @@ def search_objective(
         )  # fmt: skip
         if nxt is None and not any(ok.values()):
             nxt = _towards_feasible(samples, ok, b_lo, b_hi, max_size, size_per_crf)
+        if nxt is None and polish:
+            nxt = _unmeasured_neighbour(samples, values, ok, b_lo, b_hi)
         if nxt is not None:
             predictions.append(nxt)
         crf = None if nxt is None else nxt[0]
@@ -198,6 +203,20 @@ def search_objective(
     if best is None and stop == "converged":
         stop = "never_feasible"
     return PaidSearchResult(samples, values, ok, best, stop, predictions)
+
+
+def _unmeasured_neighbour(samples: Sequence[Sample], values: dict[int, float], ok: dict[int, bool], lo: int,
+                          hi: int) -> tuple[int, float] | None:  # fmt: skip
+    """The CRF just above, else just below, the best feasible probe, if not measured yet."""
+    good = [x for x in samples if ok[x.crf]]
+    if not good:
+        return None
+    best = max(good, key=lambda x: (values[x.crf], x.crf))
+    measured = {x.crf for x in samples}
+    for crf in (best.crf + 1, best.crf - 1):
+        if lo <= crf <= hi and crf not in measured:
+            return crf, values[best.crf]
+    return None
 
 
 def _bounds(samples: Sequence[Sample], ok: dict[int, bool], lo: int, hi: int, max_size: int | None

@@ -194,3 +194,12 @@ def test_final_score_picks_the_answer_among_the_probes() -> None:
     rescored = search_objective(at, final_score=lambda v, s: float(np.mean(v)), **common)  # prefers quality
     assert [s.crf for s in rescored.samples] == [s.crf for s in planned.samples]  # same probes
     assert rescored.best is not None and rescored.best.crf == lowest
+
+
+def test_polish_measures_both_neighbours_of_the_pick() -> None:
+    at = clip_model(seed=2, slope=0.5)
+    plan = paid_plan(CompressionSettings(paid_max_probes=20), CFG, "av1", 89.0, INPUT)
+    res = plan.run(at)
+    assert res.best is not None
+    crfs = {s.crf for s in res.samples}
+    assert {res.best.crf - 1, res.best.crf + 1} <= crfs
