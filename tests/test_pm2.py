@@ -86,7 +86,7 @@ def test_pm2_starts_both_apps_and_stops_them_gracefully(tmp_path: Path) -> None:
                 ready = (
                     statuses == {n: "online" for n in APPS}
                     and http_ok("127.0.0.1", miner_port)
-                    and "ready: profile tiny" in _read(logs / "vidaio-validator.err.log")
+                    and "ready: profile tiny" in _read(logs / "vidaio-validator.out.log")
                 )
                 time.sleep(1.0)
             assert ready, (
@@ -102,8 +102,12 @@ def test_pm2_starts_both_apps_and_stops_them_gracefully(tmp_path: Path) -> None:
             assert stopped.returncode == 0, stopped.stdout + stopped.stderr
             apps = _jlist(env)
             assert {n: apps[n]["pm2_env"]["status"] for n in APPS} == {n: "stopped" for n in APPS}
-            miner_log = _read(logs / "vidaio-miner.err.log")
-            validator_log = _read(logs / "vidaio-validator.err.log")
+            miner_log = _read(logs / "vidaio-miner.out.log")  # INFO goes to stdout (*.out.log)
+            validator_log = _read(logs / "vidaio-validator.out.log")
+            for err_log in (logs / "vidaio-miner.err.log", logs / "vidaio-validator.err.log"):
+                assert "| INFO " not in _read(err_log), _read(err_log)[-2000:]  # *.err.log: warnings+ only
+            for line in validator_log.splitlines()[:20]:  # one timestamp per line (pm2 adds none)
+                assert len(re.findall(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}", line)) <= 1, line
             assert "miner stopped (" in miner_log, miner_log[-2000:]
             assert "received SIGINT: shutting down" in validator_log, validator_log[-2000:]
             assert "validator stopped after" in validator_log, validator_log[-2000:]
@@ -115,3 +119,28 @@ def test_pm2_starts_both_apps_and_stops_them_gracefully(tmp_path: Path) -> None:
             assert "sending SIGKILL" not in pm2_log
         finally:
             _pm2(env, "kill", timeout=60)
+
+
+def test_pm2_does_not_restart_a_configuration_error(tmp_path: Path) -> None:
+    """Exit code 2 (bad configuration) is in `stop_exit_codes`: the app stops at once with one line."""
+    env_file = tmp_path / "bad.env"
+    env_file.write_text("VIDAIO_MINNER__TASK_TYPE=upscaling\n")
+    logs = tmp_path / "logs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDAIO_")}
+    env.update(PM2_HOME=str(tmp_path / "pm2home"), VIDAIO_MINER_ENV_FILE=str(env_file), VIDAIO_PM2_LOG_DIR=str(logs))
+    try:
+        started = _pm2(env, "start", "ecosystem.config.js", "--only", "vidaio-miner")
+        assert started.returncode == 0, started.stdout + started.stderr
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "did you mean" not in _read(logs / "vidaio-miner.err.log"):
+            time.sleep(0.5)
+        time.sleep(15)  # three restart_delays: a restart would have happened by now
+        app = _jlist(env)["vidaio-miner"]["pm2_env"]
+        pm2_log = _read(tmp_path / "pm2home" / "pm2.log")
+        assert app["restart_time"] == 0 and app.get("exit_code") == 2, app.get("status")
+        assert pm2_log.count("App [vidaio-miner:0] starting") == 1, pm2_log[-2000:]  # pm2 shows "waiting restart",
+        assert "exited with code [2]" in pm2_log  # but stop_exit_codes keeps it from ever restarting
+        lines = [ln for ln in _read(logs / "vidaio-miner.err.log").splitlines() if ln.strip()]
+        assert len(lines) == 1 and "VIDAIO_MINNER__TASK_TYPE" in lines[0] and "VIDAIO_MINER__TASK_TYPE" in lines[0]
+    finally:
+        _pm2(env, "kill", timeout=60)

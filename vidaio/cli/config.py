@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
 config_app = typer.Typer(help="Configuration: the .env.example reference and effective settings.", no_args_is_help=True)
 
@@ -41,11 +40,11 @@ def show_cmd(
     if model is None:
         typer.echo(f"error: unknown daemon {daemon!r}; choose one of {', '.join(DAEMON_MODELS)}", err=True)
         raise typer.Exit(2)
+    from vidaio.settings_load import ConfigError, load_settings
+
     try:
-        cfg = model(_env_file=env_file) if env_file else model()  # type: ignore[call-arg]
-    except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        typer.echo(f"error: invalid setting {loc}: {first.get('msg')}", err=True)
+        cfg = load_settings(model, env_file)  # the daemons' strict loader: unknown keys are errors too
+    except ConfigError as exc:
+        typer.echo(f"error: {daemon} configuration: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(json.loads(cfg.model_dump_json()), indent=2))
