@@ -76,6 +76,10 @@ def seed_database(path: Path, rounds: int = ROUNDS, *, leave_running: bool = Fal
         if n == 2:
             repo.log_weight_set(weights, success=False, message="chain busy: retry", block=100 * n + 5, round_id=round_id)
             repo.log_weight_set(weights, success=True, message="ok", block=100 * n + 6, attempt=2, round_id=round_id)
+        elif n >= 4:  # newer validators store the pool split with the weights (migration 0003)
+            split = {"target": {"compression": 0.6, "upscaling": 0.4}, "kept": True, "note": "",
+                     "effective": {"compression": 0.6, "upscaling": 0.4}}  # fmt: skip
+            repo.log_weight_set(weights, success=True, message="ok", block=100 * n + 5, round_id=round_id, split=split)
         else:
             repo.log_weight_set(weights, success=True, message="ok", block=100 * n + 5, round_id=round_id)
     return repo

@@ -95,9 +95,11 @@ def test_weights_split_recorded_when_present_else_computed(seeded_db: Path, tmp_
     finally:
         data.close()
     last = sets["last_success"]
-    assert last["split_source"] == "computed"
+    assert last["split_source"] == "recorded" and last["pool_target"] == {"compression": 0.6, "upscaling": 0.4}
     assert last["pool_split"]["compression"] == pytest.approx(0.6) and last["pool_split"]["upscaling"] == pytest.approx(0.4)
     assert [ws["success"] for ws in sets["weight_sets"]].count(0) == 1  # the failed attempt is listed
+    oldest = sets["weight_sets"][-1]  # before the split was stored: summed by the uids' current task types
+    assert oldest["split_source"] == "computed" and oldest["pool_split"]["upscaling"] == pytest.approx(0.55)
     cols = {r["name"] for r in raw(db, "PRAGMA table_info(weight_sets)")}
     if "split" not in cols:
         pytest.skip("this schema has no weight_sets.split column")

@@ -255,6 +255,9 @@
           bar.innerHTML = Object.entries(last.pool_split).filter(([, v]) => v > 0)
             .map(([t, v]) => `<div class="seg seg-${esc(t)}" style="width: ${v * 100}%" data-pool="${esc(t)}" data-share="${v}"><span>${esc(t)} ${(v * 100).toFixed(1)}%</span></div>`).join("");
           document.querySelectorAll("[data-split]").forEach((el) => { el.textContent = ((last.pool_split[el.dataset.split] || 0) * 100).toFixed(1) + "%"; });
+          const meta = document.getElementById("split-meta");
+          if (meta) meta.innerHTML = `id ${esc(last.id)} · block ${last.block === null ? "–" : esc(last.block)} · ${cell(last, "created_at", "time")} · split ${esc(last.split_source)}` +
+            (last.split_note ? ` · <b class="warntext">${esc(last.split_note)}</b>` : "");
         }
       },
     },
