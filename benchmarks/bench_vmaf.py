@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.media import DEFAULT_MEDIA
+from scoring.budget import cpu_seconds
 from scoring.compression import compression_rate, compression_score
 from scoring.config import ScoringConfig
 from scoring.evaluate import answer_budget, evaluate_compression
@@ -91,7 +92,23 @@ def score_once(
     scfg: ScoringConfig,
     mcfg: MetricsConfig,
 ) -> dict[str, Any]:
-    """One answer scored in `mode` (scoring, legacy or full); returns timings and the verdict."""
+    """One answer scored in `mode`; returns timings (wall and CPU) and the verdict."""
+    cpu0 = cpu_seconds()
+    out = _score_once(ref, dist, mode=mode, task_id=task_id, threshold=threshold, scfg=scfg, mcfg=mcfg)
+    out["cpu_s"] = cpu_seconds() - cpu0  # this process's threads + its ffmpeg children: load-independent work
+    return out
+
+
+def _score_once(
+    ref: Path,
+    dist: Path,
+    *,
+    mode: str,
+    task_id: str,
+    threshold: float,
+    scfg: ScoringConfig,
+    mcfg: MetricsConfig,
+) -> dict[str, Any]:
     if mode in ("scoring", "scoring_warm"):
         t0 = time.perf_counter()
         v = evaluate_compression(
@@ -163,20 +180,22 @@ def exploit_times(ref: Path, runs: int, threshold: float, scfg: ScoringConfig, m
         marker.touch()
     out: dict[str, Any] = {}
     for name, (path, reason) in files.items():
-        times, reasons = [], []
+        times, cpus, reasons = [], [], []
         for k in range(runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             v = evaluate_compression(
                 ref, path, vmaf_threshold=threshold, codec="hevc", task_id=f"x-{k}", secret="bench-secret",
                 scoring_cfg=scfg, metrics_cfg=mcfg,
             )  # fmt: skip
             times.append(time.perf_counter() - t0)
+            cpus.append(cpu_seconds() - c0)
             reasons = v.reasons
         out[name] = {
-            "median_s": statistics.median(times), "reasons": reasons, "expected_reason": reason,
+            "median_s": statistics.median(times), "cpu_s_median": statistics.median(cpus), "reasons": reasons, "expected_reason": reason,
             "refused_as_expected": reason in reasons, "bytes": path.stat().st_size,
         }  # fmt: skip
-        console.print(f"exploit {name:22s} {out[name]['median_s']:6.2f} s  {','.join(reasons)}")
+        console.print(f"exploit {name:22s} {out[name]['median_s']:6.2f} s  cpu {out[name]['cpu_s_median']:6.2f} s  "
+                      f"{','.join(reasons)}")  # fmt: skip
     return out
 
 
@@ -200,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
                 ref, dist, mode=mode, task_id=f"bench-{k}", threshold=args.threshold, scfg=scfg, mcfg=mcfg
             )
             runs.append(r)
-            console.print(f"run {k} {mode:8s} total {r['total_s']:7.2f} s  vmaf {r['vmaf_s']:7.2f} s  "
+            console.print(f"run {k} {mode:8s} total {r['total_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  vmaf {r['vmaf_s']:7.2f} s  "
                           f"VMAF {r['vmaf_harmonic_mean']:.2f}  S_f {r['s_f']:.4f}")  # fmt: skip
 
     def med(mode: str, key: str) -> float:
@@ -231,6 +250,10 @@ def main(argv: list[str] | None = None) -> None:
         "speedup_total": med("full", "total_s") / med("scoring", "total_s"),
         "speedup_total_warm": med("full", "total_s") / med("scoring_warm", "total_s"),
         "speedup_total_legacy": med("full", "total_s") / med("legacy", "total_s"),
+        **{f"{m}_cpu_s_median": med(m, "cpu_s") for m in MODES},
+        "speedup_cpu": med("full", "cpu_s") / med("scoring", "cpu_s"),
+        "speedup_cpu_warm": med("full", "cpu_s") / med("scoring_warm", "cpu_s"),
+        "speedup_cpu_legacy": med("full", "cpu_s") / med("legacy", "cpu_s"),
         "same_verdict": len({frozenset(verdicts(m)) for m in MODES}) == 1 and len(verdicts("full")) == 1,
         "full_vmaf": med("full", "vmaf_harmonic_mean"),
         "scoring_vmaf_range": vm_range("scoring"),
@@ -238,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
         "exploits": exploits,
         "exploit_worst": None if worst is None else worst[0],
         "exploit_worst_ratio_to_honest": None if worst is None else worst[1]["median_s"] / med("scoring", "total_s"),
+        "exploit_worst_cpu_ratio_to_honest": None
+        if worst is None
+        else max(x["cpu_s_median"] for x in exploits.values()) / med("scoring", "cpu_s"),
         "exploits_all_refused": all(x["refused_as_expected"] for x in exploits.values()),
         "load_average": list(os.getloadavg()),
         "cpu_count": os.cpu_count(),
@@ -251,21 +277,26 @@ def main(argv: list[str] | None = None) -> None:
                         f"median of {args.runs})")  # fmt: skip
     table.add_column("mode")
     table.add_column("total s", justify="right")
+    table.add_column("CPU s", justify="right")
     table.add_column("VMAF s", justify="right")
     table.add_column("VMAF (harmonic mean)", justify="right")
     table.add_column("verdict", justify="right")
     for mode in MODES:
         lo, hi = vm_range(mode)
         verdict = ", ".join(sorted({"pass" if p else "fail" for p, _ in verdicts(mode)}))
-        table.add_row(mode, f"{med(mode, 'total_s'):.2f}", f"{med(mode, 'vmaf_s'):.2f}", f"{lo:.2f}–{hi:.2f}", verdict)
+        table.add_row(mode, f"{med(mode, 'total_s'):.2f}", f"{med(mode, 'cpu_s'):.2f}", f"{med(mode, 'vmaf_s'):.2f}",
+                      f"{lo:.2f}–{hi:.2f}", verdict)  # fmt: skip
     console.print(table)
-    console.print(f"speed-up vs full-clip VMAF: scoring x{summary['speedup_total']:.1f}, next answer to the "
+    console.print(f"CPU speed-up vs full-clip VMAF: scoring x{summary['speedup_cpu']:.1f}, next answer "
+                  f"x{summary['speedup_cpu_warm']:.1f}, legacy x{summary['speedup_cpu_legacy']:.1f}")  # fmt: skip
+    console.print(f"wall speed-up vs full-clip VMAF: scoring x{summary['speedup_total']:.1f}, next answer to the "
                   f"same task x{summary['speedup_total_warm']:.1f} (legacy "
                   f"x{summary['speedup_total_legacy']:.1f}); same verdict: {summary['same_verdict']}; "
                   f"load average {summary['load_average'][0]:.1f}")  # fmt: skip
     if worst is not None:
         console.print(f"worst exploit: {worst[0]} {worst[1]['median_s']:.2f} s = "
-                      f"x{summary['exploit_worst_ratio_to_honest']:.2f} the honest answer; all refused as expected: "
+                      f"x{summary['exploit_worst_ratio_to_honest']:.2f} the honest answer (CPU: worst "
+                      f"x{summary['exploit_worst_cpu_ratio_to_honest']:.2f}); all refused as expected: "
                       f"{summary['exploits_all_refused']}")  # fmt: skip
 
 
