@@ -93,11 +93,12 @@ class MetricsConfig(BaseModel):
         description="Upscaling x4: output size cap as a multiple of the input size.",
     )
     chroma_min_saturation_ratio: float = Field(
-        default=0.6,
+        default=0.78,
         ge=0,
         le=1,
         description="Colour check (VMAF ignores chroma): minimum RMS chroma of the output as a fraction of the "
-        "reference's on sampled frames (grayscale 0, honest encodes >= 0.73); 0 disables.",
+        "reference's on sampled frames (grayscale 0, chroma blur + saturation x0.66 <= 0.66; honest encodes >= 0.80 "
+        "at any CRF, >= 0.90 at VMAF >= 70: benchmarks/calibrate_chroma.py); 0 disables.",
     )
     chroma_min_psnr_db: float = Field(
         default=18.0,
@@ -106,18 +107,20 @@ class MetricsConfig(BaseModel):
         description="Colour check: minimum PSNR of the U and V planes vs the reference (honest encodes >= 22 dB); 0 disables.",
     )
     chroma_max_luma_gap_db: float = Field(
-        default=99.0,
+        default=6.8,
         ge=0,
         le=100,
         description="Colour check: refuse when the chroma PSNR (worse of U, V) is more than this many dB below the "
-        "luma PSNR on the sampled frames (chroma starved while VMAF, which reads luma, stays); 0 disables.",
+        "luma PSNR on the sampled frames (chroma starved while VMAF, which reads luma, stays). Honest encodes of "
+        "every engine codec/CRF reach 6.3 on colour-rich content (benchmarks/calibrate_chroma.py); 0 disables.",
     )
     chroma_gap_detail_slope: float = Field(
-        default=0.35,
+        default=0.0,
         ge=0,
         le=2,
         description="Colour check: the allowed luma gap grows by this many dB per dB of the reference's colour "
-        "detail (chroma vs luma high-frequency energy): colour-rich content is harder to code in chroma.",
+        "detail (chroma vs luma high-frequency energy). 0 by default: no slope separated the starvation attacks "
+        "better on the calibration set.",
     )
     chroma_min_reference_rms: float = Field(
         default=2.0,
