@@ -62,8 +62,11 @@ class TaskTrack:
         self._done = True
         self._m.in_progress.labels(self._labels[0]).dec()
         engine_s = getattr(stats, "engine_s", None)
-        if engine_s is not None:
-            self.engine_done(engine_s, getattr(stats, "output_bytes", None))
+        if engine_s is not None:  # measured by the local executor (a Ray node keeps its own timings)
+            self._m.engine_seconds.labels(*self._labels).observe(max(0.0, engine_s))
+        output_bytes = getattr(stats, "output_bytes", None)
+        if output_bytes is not None:
+            self._m.output_bytes.labels(*self._labels).observe(output_bytes)
         upload_s = getattr(stats, "upload_s", None)
         if upload_s is not None:
             self.uploaded(upload_s)
