@@ -1,0 +1,348 @@
+"""Calibrate the colour check (`scoring.chroma`) on honest encodes and on the two starvation attacks.
+
+    python -m benchmarks.calibrate_chroma [--media ../shared/media] [--seconds 2] [--draws 40]
+
+For every clip in the media folder (trimmed to `--seconds`, stream copy) it encodes the honest
+answers the miner engine can produce: av1 (SVT-AV1), hevc (x265) and h264 at the engine's presets,
+over a CRF grid spanning `CompressionSettings.crf_ranges`, plus av1/hevc at a slow and a fast
+preset; and the honest upscaling answers (x2 lanczos and bicubic of the clip's half-size
+version). Then the attacks of issue 19 at the same CRFs: x265 `cbqpoffs=12:crqpoffs=12` and
+chroma blur + saturation x0.66 (`boxblur` on chroma, `hue=s=0.66`).
+
+Each answer gets VMAF-NEG on 5 seeded frames (the validator's draw) and the colour statistics
+over `--draws` independent 5-frame draws (salt "chroma", like the validator): the worst draw
+(highest luma gap, lowest saturation ratio, lowest chroma PSNR) is what the thresholds must
+clear. Prints the table, the honest minimum margins to the configured thresholds, and every
+attack's values; writes `benchmarks/out/calibrate_chroma.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from scoring.chroma import chroma_failure, chroma_stats, frame_planes
+from scoring.media.ffmpeg import run_ffmpeg
+from scoring.media.frames import iter_frames
+from scoring.media.probe import probe
+from scoring.metrics.config import MetricsConfig
+from scoring.metrics.vmaf import sample_frame_indices, vmaf_frames
+from services.compression.encoder import encode_args
+from services.compression.settings import CompressionSettings
+
+OUT = Path("benchmarks/out")
+CACHE = OUT / "cache" / "chroma"
+DEFAULT_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+CRFS = {
+    "av1": [10, 20, 30, 35, 40, 45, 50, 55, 63],
+    "hevc": [10, 18, 22, 25, 28, 32, 36, 42, 51],
+    "h264": [10, 18, 20, 23, 26, 30, 36, 42, 51],
+}
+EXTRA_PRESETS = {"av1": ["4", "12"], "hevc": ["slow", "ultrafast"]}
+EXTRA_CRFS = {"av1": [30, 40], "hevc": [22, 28]}
+ATTACK_CRFS = [18, 22, 25, 28, 32]
+SYNTHETIC = ("testsrc2", "mandelbrot", "smptehdbars")
+BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
+
+
+@dataclass
+class Sums:
+    """Per-frame squared errors and deviations, so thousands of draws cost nothing."""
+
+    se: np.ndarray  # frames x 3 (Y, U, V)
+    ref_dev: np.ndarray
+    dist_dev: np.ndarray
+    detail: np.ndarray  # frames x 2 (luma, chroma mean of U and V) high-frequency energy per pixel
+    n_luma: int
+    n_chroma: int
+
+
+def _planes(path: Path) -> Iterator[tuple[np.ndarray, ...]]:
+    with closing(iter_frames(path)) as frames:
+        for frame in frames:
+            yield frame_planes(frame)
+
+
+def _sums(ref: Path, dist: Path) -> tuple[Sums, list[tuple[np.ndarray, ...]], list[tuple[np.ndarray, ...]]]:
+    se, rd, dd, det = [], [], [], []
+    keep_r: list[tuple[np.ndarray, ...]] = []
+    keep_d: list[tuple[np.ndarray, ...]] = []
+    n_luma = n_chroma = 0
+    for i, (r, d) in enumerate(zip(_planes(ref), _planes(dist), strict=False)):
+        rf = [p.astype(np.float64) for p in r]
+        df = [p.astype(np.float64) for p in d]
+        se.append([float(np.sum((a - b) ** 2)) for a, b in zip(rf, df, strict=True)])
+        rd.append(float(np.sum((rf[1] - 128) ** 2) + np.sum((rf[2] - 128) ** 2)))
+        dd.append(float(np.sum((df[1] - 128) ** 2) + np.sum((df[2] - 128) ** 2)))
+        n_luma, n_chroma = r[0].size, r[1].size
+        det.append([_detail(r[0]), (_detail(r[1]) + _detail(r[2])) / 2])
+        if i < 5:
+            keep_r.append(r)
+            keep_d.append(d)
+    return Sums(np.array(se), np.array(rd), np.array(dd), np.array(det), n_luma, n_chroma), keep_r, keep_d
+
+
+def _detail(p: np.ndarray) -> float:
+    q = p.astype(np.float64)
+    return float(np.sum(np.diff(q, axis=0) ** 2) + np.sum(np.diff(q, axis=1) ** 2)) / p.size
+
+
+def _psnr(mse: float) -> float:
+    return 100.0 if mse <= 1e-12 else 10 * math.log10(255**2 / mse)
+
+
+def _pooled(s: Sums, idx: list[int]) -> dict[str, float]:
+    se = s.se[idx].sum(axis=0)
+    k = len(idx)
+    py, pu, pv = _psnr(se[0] / (k * s.n_luma)), _psnr(se[1] / (k * s.n_chroma)), _psnr(se[2] / (k * s.n_chroma))
+    ref_dev = s.ref_dev[idx].sum()
+    det = s.detail[idx].sum(axis=0)
+    sat = math.sqrt(s.dist_dev[idx].sum() / ref_dev) if ref_dev > 0 else 1.0
+    return {
+        "psnr_y": py,
+        "psnr_c": min(pu, pv),
+        "gap": py - min(pu, pv),
+        "sat": sat,
+        "ref_rms": math.sqrt(ref_dev / (2 * k * s.n_chroma)),
+        "detail_db": 10 * math.log10(max(det[1], 1e-3) / max(det[0], 1e-3)),
+    }
+
+
+def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> dict[str, Any]:
+    s, keep_r, keep_d = _sums(ref, dist)
+    n = len(s.se)
+    # the pooled arithmetic above is scoring.chroma's: cross-check it on the first frames
+    check = chroma_stats(keep_r, keep_d)
+    mine = _pooled(s, list(range(len(keep_r))))
+    assert abs(check.luma_gap - mine["gap"]) < 1e-6 and abs(check.saturation_ratio - mine["sat"]) < 1e-9  # type: ignore[operator]
+    assert abs(check.detail_ratio_db - mine["detail_db"]) < 1e-6  # type: ignore[operator]
+    pooled = [
+        _pooled(s, sample_frame_indices(n, 5, secret="calibration", task_id=f"{tag}-{k}", salt="chroma"))
+        for k in range(draws)
+    ]
+    vidx = sample_frame_indices(n, 5, secret="calibration", task_id=tag, salt="vmaf")
+    vm = vmaf_frames(ref, dist, vidx, model="vmaf_v0.6.1neg", threads=2, window=cfg.vmaf_window)
+    return {
+        "frames": n,
+        "vmaf_neg": vm.harmonic_mean,
+        "bytes": dist.stat().st_size,
+        "gap_max": max(p["gap"] for p in pooled),
+        "gap_median": statistics.median(p["gap"] for p in pooled),
+        "gap_min": min(p["gap"] for p in pooled),
+        "sat_min": min(p["sat"] for p in pooled),
+        "sat_max": max(p["sat"] for p in pooled),
+        "psnr_c_max": max(p["psnr_c"] for p in pooled),
+        "psnr_c_min": min(p["psnr_c"] for p in pooled),
+        "psnr_y_median": statistics.median(p["psnr_y"] for p in pooled),
+        "ref_rms_min": min(p["ref_rms"] for p in pooled),
+        "draws": [(round(p["gap"], 4), round(p["detail_db"], 4), round(p["sat"], 4), round(p["psnr_c"], 3)) for p in pooled],
+    }
+
+
+def _ffmpeg(*args: str) -> None:
+    """Run ffmpeg writing to a temporary name; the last argument (the output) appears only when complete."""
+    out = Path(args[-1])
+    tmp = out.with_name(f".part-{out.name}")
+    try:
+        run_ffmpeg(["-loglevel", "error", *args[:-1], "-f", "mp4", str(tmp)], timeout_s=900)
+        tmp.rename(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _encode(src: Path, out: Path, codec: str, crf: int, preset: str, extra: list[str] | None = None) -> Path:
+    if not out.exists():
+        args = encode_args(src, out, codec, crf, preset=preset, threads=2)
+        args = args[:-3] + [str(out)]  # drop "-f mp4 <out>": _ffmpeg adds its own
+        if extra:
+            i = args.index("-vf") if "-vf" in extra else None
+            if i is not None:  # replace the encoder's own filter chain
+                args[i + 1] = extra[extra.index("-vf") + 1] + ",setsar=1"
+            else:
+                j = args.index("-x265-params")
+                args[j + 1] = args[j + 1] + ":" + extra[1]
+        _ffmpeg(*args)
+    return out
+
+
+def answers(clip: Path, work: Path, settings: CompressionSettings) -> Iterator[tuple[str, str, Path, Path]]:
+    """(kind, name, reference, answer) for one trimmed clip."""
+    ref = clip
+    for codec, crfs in CRFS.items():
+        for crf in crfs:
+            preset = settings.preset(codec)
+            yield "honest", f"{codec} crf{crf} p{preset}", ref, _encode(
+                ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset
+            )
+    for codec, presets in EXTRA_PRESETS.items():
+        for preset in presets:
+            for crf in EXTRA_CRFS[codec]:
+                yield "honest", f"{codec} crf{crf} p{preset}", ref, _encode(
+                    ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset
+                )
+    info = probe(ref)
+    half = work / "half.mp4"
+    if not half.exists():
+        _ffmpeg("-i", str(ref), "-vf", f"scale={info.width // 2}:{info.height // 2}:flags=area",
+                "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", str(half))  # fmt: skip
+    for flt in ("lanczos", "bicubic"):
+        up = work / f"up-{flt}.mp4"
+        if not up.exists():
+            _ffmpeg("-i", str(half), "-vf", f"scale={info.width}:{info.height}:flags={flt},setsar=1",
+                    "-c:v", "libx265", "-crf", "18", "-x265-params", "log-level=error", "-pix_fmt", "yuv420p",
+                    "-tag:v", "hvc1", str(up))  # fmt: skip
+        yield "honest", f"upscale x2 {flt}", ref, up
+    for crf in ATTACK_CRFS:
+        yield "attack", f"hevc crf{crf} cbqpoffs=12", ref, _encode(
+            ref, work / f"atk-cbq-{crf}.mp4", "hevc", crf, "medium", ["-x265-params", "cbqpoffs=12:crqpoffs=12"]
+        )
+        yield "attack", f"hevc crf{crf} blur+sat0.66", ref, _encode(
+            ref, work / f"atk-blur-{crf}.mp4", "hevc", crf, "medium", ["-vf", BLUR_SAT]
+        )
+
+
+def _synthetic(pattern: str) -> Path:
+    """A generated 320x180 clip (the tests' kind of content: testsrc2 has far more colour detail than footage)."""
+    out = CACHE / f"synthetic-{pattern}.mp4"
+    if not out.exists():
+        _ffmpeg("-f", "lavfi", "-i", f"{pattern}=size=320x180:rate=24", "-frames:v", "96", "-c:v", "libx264",
+                "-crf", "12", "-pix_fmt", "yuv420p", str(out))  # fmt: skip
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (*.mp4)")
+    ap.add_argument("--seconds", type=float, default=2.0, help="each clip is trimmed to this length")
+    ap.add_argument("--draws", type=int, default=40, help="5-frame draws per answer (worst one counts)")
+    ap.add_argument("--clips", default="*", help="only the clips whose name matches this glob (real and synthetic)")
+    ap.add_argument("--out", type=Path, default=OUT / "calibrate_chroma.json", help="rows are added to this file")
+    args = ap.parse_args()
+    cfg = MetricsConfig()
+    settings = CompressionSettings()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    clips = sorted(args.media.glob("*.mp4")) + [CACHE / f"synthetic-{p}.mp4" for p in SYNTHETIC]
+    clips = [c for c in clips if fnmatch.fnmatch(c.stem, args.clips)]
+    clips = [_synthetic(c.stem.split("-", 1)[1]) if c.stem.startswith("synthetic-") else c for c in clips]
+    rows: list[dict[str, Any]] = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    done = {(r["clip"], r["answer"], r.get("seconds")) for r in rows}
+    con = Console()
+    t0 = time.monotonic()
+    for clip in clips:
+        work = CACHE / f"{clip.stem}-{args.seconds:g}s"
+        work.mkdir(parents=True, exist_ok=True)
+        ref = work / "ref.mp4"
+        if not ref.exists():
+            _ffmpeg("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
+        for kind, name, r, d in answers(ref, work, settings):
+            if (clip.stem, name, args.seconds) in done:
+                continue
+            m = measure(r, d, args.draws, cfg, f"{clip.stem}/{name}")
+            why = chroma_failure_worst(m, cfg, attacker_best=kind == "attack")
+            rows.append({"clip": clip.stem, "seconds": args.seconds, "kind": kind, "answer": name, **m, "refused": why})
+            _save(args.out, args, rows, t0)
+            con.log(f"{clip.stem:20s} {kind:6s} {name:28s} vmaf {m['vmaf_neg']:6.2f} gap {m['gap_max']:5.2f} "
+                    f"sat {m['sat_min']:.3f} psnr_c {m['psnr_c_min']:5.2f} {'REFUSED ' + why if why else ''}")  # fmt: skip
+    for r in rows:  # re-apply the configured rule to rows measured earlier
+        r["refused"] = chroma_failure_worst(r, cfg, attacker_best=r["kind"] == "attack")
+    report(rows, cfg, con)
+    _save(args.out, args, rows, t0)
+
+
+def _save(out: Path, args: argparse.Namespace, rows: list[dict[str, Any]], t0: float) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"draws": args.draws, "elapsed_s": time.monotonic() - t0, "rows": rows}
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(out)
+
+
+def _draw_why(d: tuple[float, float, float, float], m: dict[str, Any], cfg: MetricsConfig,
+              slope: float | None = None, offset: float | None = None) -> str | None:  # fmt: skip
+    from scoring.chroma import ChromaStats
+
+    gap, detail, sat, psnr_c = d
+    stats = ChromaStats(sat, psnr_c, psnr_c, m["ref_rms_min"], 5, psnr_c + gap, detail)
+    return chroma_failure(
+        stats,
+        min_saturation_ratio=cfg.chroma_min_saturation_ratio,
+        min_psnr_db=cfg.chroma_min_psnr_db,
+        min_reference_rms=cfg.chroma_min_reference_rms,
+        max_luma_gap_db=cfg.chroma_max_luma_gap_db if offset is None else offset,
+        detail_slope=cfg.chroma_gap_detail_slope if slope is None else slope,
+    )
+
+
+def chroma_failure_worst(m: dict[str, Any], cfg: MetricsConfig, *, attacker_best: bool) -> str | None:
+    """The configured rule over the answer's draws: an honest answer counts as refused when any draw
+    refuses it (a false refusal), an attack only when every draw does (it cannot be lucky)."""
+    whys = [_draw_why(d, m, cfg) for d in m["draws"]]
+    if attacker_best:
+        return None if any(w is None for w in whys) else whys[0]
+    return next((w for w in whys if w), None)
+
+
+def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None:
+    honest = [r for r in rows if r["kind"] == "honest"]
+    attacks = [r for r in rows if r["kind"] == "attack"]
+    t = Table(title="honest answers: worst draw over all clips, by codec")
+    for col in ("answers", "gap max", "sat min", "chroma PSNR min", "refused"):
+        t.add_column(col)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in honest:
+        groups.setdefault(r["answer"].split(" crf")[0].split(" x2")[0], []).append(r)
+    for g, rs in sorted(groups.items()):
+        t.add_row(f"{g} ({len(rs)})", f"{max(r['gap_max'] for r in rs):.2f}", f"{min(r['sat_min'] for r in rs):.3f}",
+                  f"{min(r['psnr_c_min'] for r in rs):.2f}", str(sum(1 for r in rs if r["refused"])))  # fmt: skip
+    con.print(t)
+    con.print(
+        f"honest: {len(honest)} answers, {sum(1 for r in honest if r['refused'])} refused; "
+        f"luma-gap margin {cfg.chroma_max_luma_gap_db - max(r['gap_max'] for r in honest):.2f} dB "
+        f"(worst {max(r['gap_max'] for r in honest):.2f} vs limit {cfg.chroma_max_luma_gap_db:g}), "
+        f"saturation margin {min(r['sat_min'] for r in honest) - cfg.chroma_min_saturation_ratio:.3f} "
+        f"(worst {min(r['sat_min'] for r in honest):.3f} vs floor {cfg.chroma_min_saturation_ratio:g})"
+    )
+    ta = Table(title="attacks (median draw gap / worst-case sat)")
+    for col in ("clip", "attack", "vmaf", "bytes vs honest", "gap min", "sat max", "refused (every draw)"):
+        ta.add_column(col)
+    by_key = {(r["clip"], r["answer"]): r for r in honest}
+    for r in attacks:
+        crf = r["answer"].split()[1]
+        h = by_key.get((r["clip"], f"hevc {crf} pmedium"))
+        rel = f"{r['bytes'] / h['bytes'] - 1:+.1%}" if h else "-"
+        ta.add_row(r["clip"], r["answer"], f"{r['vmaf_neg']:.2f}", rel, f"{r['gap_min']:.2f}",
+                   f"{r['sat_max']:.3f}", "yes" if r["refused"] else "NO")  # fmt: skip
+    con.print(ta)
+    con.print(f"attacks: {len(attacks)} answers, {sum(1 for r in attacks if r['refused'])} refused")
+    # the detail slope: honest worst residual vs attack best residual (gap - slope * detail_db)
+    tg = Table(title="luma gap minus slope x colour detail (dB): honest worst draw vs attacks' best draw")
+    for col in ("slope", "honest max", "cbqpoffs min", "blur+sat min", "separation"):
+        tg.add_column(col)
+    for slope in (0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5):
+        def resid(rs: list[dict[str, Any]], best: bool, sl: float = slope) -> float:
+            vals = [g - sl * dd for r in rs for (g, dd, _s, _p) in r["draws"]] if not best else [
+                min(g - sl * dd for (g, dd, _s, _p) in r["draws"]) for r in rs]  # fmt: skip
+            return max(vals) if not best else min(vals)
+
+        h = resid(honest, False)
+        cb = resid([r for r in attacks if "cbq" in r["answer"] and r["vmaf_neg"] >= 50], True)
+        bl = resid([r for r in attacks if "blur" in r["answer"] and r["vmaf_neg"] >= 50], True)
+        tg.add_row(f"{slope:g}", f"{h:.2f}", f"{cb:.2f}", f"{bl:.2f}", f"{min(cb, bl) - h:.2f}")
+    con.print(tg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Calibrate the one-claim-per-solution rule (`scoring.claims.same_solution`) on the shared clips.
+
+    python -m benchmarks.calibrate_claims [--media ../shared/media] [--seconds 2] [--draws 10] [--clips GLOB]
+
+For every clip (trimmed to `--seconds`), honest answers of the miner engine's encoders: av1
+(SVT-AV1), hevc (x265) and h264 over a CRF grid, at the engine's preset and a slower and a faster
+one; and copies of one answer (hevc CRF 22): a remux (title metadata, index moved to the end) and a
+transcode of the answer itself. Each answer gets `claim_print` on `--draws` independent 5-frame
+draws; every pair answering the same task (same clip, same codec) is classified:
+
+- honest (another preset, or CRFs >= 2 apart): must never be merged;
+- the same encoder and preset one CRF apart: the documented collision (it *is* the CRF + 1 copy);
+- copy (an answer and its remux or transcode): must be merged.
+
+Prints, per class, the closest pair (cross ratio, size ratio) and how many pairs the configured rule
+merges (on any draw for honest pairs, on every draw for copies). Writes
+`benchmarks/out/calibrate_claims.json`. Reuses `benchmarks/out/cache/chroma/` encodes when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scoring.claims import ClaimPrint, claim_print, cross_ratio, same_solution
+from scoring.media.ffmpeg import run_ffmpeg
+from scoring.media.probe import probe
+from scoring.metrics.config import MetricsConfig
+from scoring.metrics.vmaf import sample_frame_indices
+from services.compression.encoder import encode_args
+
+OUT = Path("benchmarks/out")
+CACHE = OUT / "cache" / "chroma"
+DEFAULT_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+# (codec, crf, preset): the engine's presets plus a slower and a faster one, CRFs across the range
+HONEST = [
+    *[("av1", c, "8") for c in (20, 30, 31, 35, 40, 41, 45)],
+    *[("av1", c, p) for c in (30, 40) for p in ("4", "12")],
+    *[("hevc", c, "medium") for c in (18, 22, 23, 25, 28, 29, 32)],
+    *[("hevc", c, p) for c in (22, 28) for p in ("slow", "ultrafast")],
+    *[("h264", c, "medium") for c in (18, 20, 23, 24, 26, 30)],
+]
+
+
+def _ffmpeg(*args: str) -> None:
+    """Run ffmpeg writing to a temporary name; the last argument (the output) appears only when complete."""
+    out = Path(args[-1])
+    tmp = out.with_name(f".part-{out.name}")
+    try:
+        run_ffmpeg(["-loglevel", "error", *args[:-1], "-f", "mp4", str(tmp)], timeout_s=900)
+        tmp.rename(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _encode(src: Path, out: Path, codec: str, crf: int, preset: str) -> Path:
+    if not out.exists():
+        _ffmpeg(*encode_args(src, out, codec, crf, preset=preset, threads=2)[:-3], str(out))
+    return out
+
+
+def answers(ref: Path, work: Path) -> dict[str, tuple[str, Path]]:
+    """name -> (codec, path)"""
+    got = {}
+    for codec, crf, preset in HONEST:
+        got[f"{codec} crf{crf} p{preset}"] = (codec, _encode(ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset))
+    base = work / "hevc-22-medium.mp4"
+    remux = work / "copy-remux.mp4"
+    if not remux.exists():
+        _ffmpeg("-i", str(base), "-c", "copy", "-metadata", "title=mine", str(remux))
+    got["copy remux of hevc crf22 p medium"] = ("hevc", remux)
+    recode = work / "copy-reencode-crf23.mp4"
+    if not recode.exists():
+        _ffmpeg(*encode_args(base, recode, "hevc", 23, preset="medium", threads=2)[:-3], str(recode))
+    got["copy transcode (crf23) of hevc crf22 p medium"] = ("hevc", recode)
+    return got
+
+
+def kind(a: str, b: str) -> str:
+    base = "hevc crf22 pmedium"
+    if a.startswith("copy") and b.startswith("copy"):
+        return "copy"
+    if a.startswith("copy") or b.startswith("copy"):
+        other = b if a.startswith("copy") else a
+        return "copy" if other == base else "copy vs another answer"
+    ca, crfa, pa = a.split()
+    cb, crfb, pb = b.split()
+    if ca == cb and pa == pb and abs(int(crfa[3:]) - int(crfb[3:])) == 1:
+        return "same engine+preset, CRF 1 apart"
+    return "honest"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--clips", default="*", help="only the clips whose name matches this glob")
+    args = ap.parse_args()
+    cfg = MetricsConfig()
+    con = Console()
+    t0 = time.monotonic()
+    pairs: list[dict[str, Any]] = []
+    for clip in sorted(args.media.glob(f"{args.clips}.mp4")):
+        work = CACHE / f"{clip.stem}-{args.seconds:g}s"
+        work.mkdir(parents=True, exist_ok=True)
+        ref = work / "ref.mp4"
+        if not ref.exists():
+            _ffmpeg("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
+        info = probe(ref)
+        got = answers(ref, work)
+        n = info.frame_count
+        prints: dict[str, list[ClaimPrint]] = {}
+        for name, (_codec, path) in got.items():
+            prints[name] = [
+                claim_print(ref, path, sample_frame_indices(n, 5, secret="cal", task_id=f"{clip.stem}-{k}", salt="claim"),
+                            seed=f"{clip.stem}-{k}", crop=cfg.claim_crop)  # fmt: skip
+                for k in range(args.draws)
+            ]
+        con.log(f"{clip.stem}: {len(got)} answers fingerprinted")
+        for a, b in itertools.combinations(got, 2):
+            if got[a][0] != got[b][0]:
+                continue  # another codec is another task
+            verdicts = [
+                same_solution(pa, pb, max_cross_ratio=cfg.claim_max_cross_ratio, max_size_ratio=cfg.claim_max_size_ratio)
+                for pa, pb in zip(prints[a], prints[b], strict=True)
+            ]
+            ratios = [cross_ratio(pa, pb) for pa, pb in zip(prints[a], prints[b], strict=True)]
+            sa, sb = prints[a][0].size_bytes, prints[b][0].size_bytes
+            pairs.append({
+                "clip": clip.stem, "a": a, "b": b, "kind": kind(a, b),
+                "cross_min": min(ratios), "cross_max": max(ratios),
+                "size_ratio": max(sa, sb) / max(1, min(sa, sb)),
+                "merged_any": any(v is not None for v in verdicts),
+                "merged_all": all(v is not None for v in verdicts),
+                "why": next((v for v in verdicts if v), None),
+            })  # fmt: skip
+    t = Table(title=f"pairs answering the same task (cross ratio <= {cfg.claim_max_cross_ratio}, size ratio <= "
+                    f"{cfg.claim_max_size_ratio})")  # fmt: skip
+    for col in ("class", "pairs", "merged (any draw)", "merged (every draw)", "lowest cross ratio (its size ratio)"):
+        t.add_column(col)
+    for k in ("honest", "same engine+preset, CRF 1 apart", "copy vs another answer", "copy"):
+        ps = [p for p in pairs if p["kind"] == k]
+        if not ps:
+            continue
+        close = min(ps, key=lambda p: p["cross_min"])
+        t.add_row(k, str(len(ps)), str(sum(p["merged_any"] for p in ps)), str(sum(p["merged_all"] for p in ps)),
+                  f"{close['cross_min']:.3f} ({close['size_ratio']:.2f}) {close['clip']}: {close['a']} / {close['b']}")  # fmt: skip
+    con.print(t)
+    for p in pairs:
+        bad = p["kind"] in ("honest", "copy vs another answer") and p["merged_any"]
+        if bad or (p["kind"] == "copy" and not p["merged_all"]):
+            con.print(f"  {p['kind']}: {p['clip']}: {p['a']} / {p['b']}: cross {p['cross_min']:.3f}-{p['cross_max']:.3f} "
+                      f"size x{p['size_ratio']:.2f} merged_any={p['merged_any']}")  # fmt: skip
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "calibrate_claims.json").write_text(json.dumps({"elapsed_s": time.monotonic() - t0, "pairs": pairs}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
