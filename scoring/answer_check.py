@@ -27,7 +27,13 @@ from scoring.media.frames import DecodeError
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices, window_frames
-from scoring.validation import ExpectedOutput, FramePlan, ValidationResult, validate_output
+from scoring.validation import (
+    DECODER_DELAY_PACKETS,
+    ExpectedOutput,
+    FramePlan,
+    ValidationResult,
+    validate_output,
+)
 from scoring.verdicts import BadReferenceError
 
 
@@ -171,7 +177,11 @@ def check_answer(
     if d is None or d.n_frames != n_frames or answer is None:  # the packet count was not the frame count
         d = pick(n_frames)
         p = d.plan(ref_cs)
-        again = decode_pass(distorted, keep_yuv=p.yuv, keep_rgb=p.rgb, rgb_colorspace=ref_cs, budget=budget)
+        cap = expected.frame_count + expected.frame_tolerance + 1
+        again = decode_pass(
+            distorted, keep_yuv=p.yuv, keep_rgb=p.rgb, rgb_colorspace=ref_cs, budget=budget,
+            max_frames=cap, max_packets=cap + DECODER_DELAY_PACKETS, stop_when_kept=True,
+        )  # fmt: skip
         answer = _decoded(again, "answer", p.yuv)
     p = d.plan(None)
     ref_frames = _REFERENCES.get(reference.path, p, budget)
