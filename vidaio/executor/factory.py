@@ -20,11 +20,19 @@ class ExecutorStartupError(RuntimeError):
     """The configured executor cannot start; the message says what to fix."""
 
 
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ExecutorStartupError("executor=ray needs the ray extra: pip install -e '.[ray]' (make setup installs it)")
+
+
 async def build_miner_executor(cfg: MinerConfig, storage: S3Store) -> MinerExecutor:
     """`local`: the engines loaded here and the worker pool; `ray`: actors on the cluster's worker nodes."""
     s = cfg.miner
     ffmpeg = str(cfg.metrics.ffmpeg_path) if cfg.metrics.ffmpeg_path else None
     if s.executor == "ray":
+        _require_ray()
         from vidaio.executor.cluster import ClusterError
         from vidaio.executor.ray_miner import RayMinerExecutor
 
@@ -59,6 +67,7 @@ async def build_scoring_executor(
 ) -> ScoringExecutor:  # fmt: skip
     """`local`: the validator's ScorePool (processes or threads); `ray`: scoring actors on the worker nodes."""
     if settings.executor == "ray":
+        _require_ray()
         from vidaio.executor.cluster import ClusterError
         from vidaio.executor.ray_scoring import RayScorePool
 
