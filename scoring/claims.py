@@ -84,31 +84,61 @@ def _frames(path: str | Path, wanted: Sequence[int]) -> dict[int, tuple[np.ndarr
     return got
 
 
+@dataclass(frozen=True)
+class ReferenceCrops:
+    """The reference's side of a task's fingerprints: computed once per task, shared by every answer."""
+
+    indices: tuple[int, ...]
+    shapes: tuple[tuple[int, int], ...]
+    crops: tuple[np.ndarray, ...]
+
+
+def _wanted(indices: Sequence[int]) -> list[int]:
+    wanted = sorted(set(indices))
+    if not wanted or wanted[0] < 0:
+        raise ValueError(f"need non-negative frame indices, got {list(indices)}")
+    return wanted
+
+
+def _crop(y: np.ndarray, seed: str, index: int, crop: int) -> np.ndarray:
+    y0, x0, ch, cw = _crop_box(seed, index, y.shape[0], y.shape[1], crop)
+    return y[y0 : y0 + ch, x0 : x0 + cw].copy()
+
+
+def reference_crops(reference: str | Path, indices: Sequence[int], *, seed: str, crop: int = 384) -> ReferenceCrops:
+    """The reference's luma crops at `indices` (the same `seed` and `crop` as the answers' prints)."""
+    wanted = _wanted(indices)
+    ref = _frames(reference, wanted)
+    shapes = tuple((int(ref[i][0].shape[0]), int(ref[i][0].shape[1])) for i in wanted)
+    return ReferenceCrops(tuple(wanted), shapes, tuple(_crop(ref[i][0], seed, i, crop) for i in wanted))
+
+
+def answer_print(answer: str | Path, reference: ReferenceCrops, *, seed: str, crop: int = 384) -> ClaimPrint:
+    """Fingerprint of `answer` on the reference's frames (decodes the answer only)."""
+    wanted = list(reference.indices)
+    dist = _frames(answer, wanted)
+    hashes, crops, errors = [], [], []
+    for i, shape, ref_crop in zip(wanted, reference.shapes, reference.crops, strict=True):
+        h = hashlib.sha256()
+        for plane in dist[i]:
+            h.update(np.ascontiguousarray(plane).tobytes())
+        hashes.append(h.hexdigest())
+        dy = dist[i][0]
+        if dy.shape != shape:
+            raise ValueError(f"frame {i} is {dy.shape[1]}x{dy.shape[0]} but the reference is {shape[1]}x{shape[0]}")
+        c = _crop(dy, seed, i, crop)
+        crops.append(c)
+        errors.append(_se(ref_crop, c))
+    return ClaimPrint(tuple(wanted), tuple(hashes), tuple(crops), tuple(errors), Path(answer).stat().st_size)
+
+
 def claim_print(
     reference: str | Path, answer: str | Path, indices: Sequence[int], *, seed: str, crop: int = 384
 ) -> ClaimPrint:
     """Fingerprint of `answer` on the frames at `indices` (distinct; same size as the reference).
 
     `seed` places the crops (the same seed for every answer to a task, so their crops coincide)."""
-    wanted = sorted(set(indices))
-    if not wanted or wanted[0] < 0:
-        raise ValueError(f"need non-negative frame indices, got {list(indices)}")
-    ref = _frames(reference, wanted)
-    dist = _frames(answer, wanted)
-    hashes, crops, errors = [], [], []
-    for i in wanted:
-        h = hashlib.sha256()
-        for plane in dist[i]:
-            h.update(np.ascontiguousarray(plane).tobytes())
-        hashes.append(h.hexdigest())
-        ry, dy = ref[i][0], dist[i][0]
-        if ry.shape != dy.shape:
-            raise ValueError(f"frame {i} is {dy.shape[1]}x{dy.shape[0]} but the reference is {ry.shape[1]}x{ry.shape[0]}")
-        y0, x0, ch, cw = _crop_box(seed, i, *ry.shape, crop)
-        c = dy[y0 : y0 + ch, x0 : x0 + cw].copy()
-        crops.append(c)
-        errors.append(_se(ry[y0 : y0 + ch, x0 : x0 + cw], c))
-    return ClaimPrint(tuple(wanted), tuple(hashes), tuple(crops), tuple(errors), Path(answer).stat().st_size)
+    return answer_print(answer, reference_crops(reference, indices, seed=seed, crop=crop), seed=seed, crop=crop)
 
 
 def cross_ratio(a: ClaimPrint, b: ClaimPrint) -> float:

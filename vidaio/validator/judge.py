@@ -31,7 +31,7 @@ from typing import Any
 
 from loguru import logger
 
-from scoring.claims import ClaimPrint, claim_print, same_solution
+from scoring.claims import ClaimPrint, ReferenceCrops, answer_print, reference_crops, same_solution
 from scoring.evaluate import BadReferenceError, CompressionVerdict, UpscalingVerdict
 from scoring.media.ffmpeg import FfmpegError
 from scoring.media.frames import DecodeError
@@ -68,6 +68,7 @@ class Ledger:
     urls: dict[str, int] = field(default_factory=dict)
     shas: dict[str, int] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
+    references: dict[str, asyncio.Future[ReferenceCrops | None]] = field(default_factory=dict)
     _last: asyncio.Future[None] | None = None
 
     def slot(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
@@ -220,7 +221,7 @@ class Judge:
                 return Judged(self._failed(base, "invalid", reason), timings)
             judged = await self._evaluate(answer, base, dest, out.output_url, timings)
             if judged.result.status == OK_STATUS:
-                judged = await self._one_claim(answer, judged, dest, round_id, earlier, claim)
+                judged = await self._one_claim(answer, judged, dest, round_id, ledger, earlier, claim)
             return judged
         finally:
             _release(prev, mine)
@@ -258,8 +259,33 @@ class Judge:
         timings["metrics_s"] = sum(v for k, v in verdict.timings.items() if k not in ("validate_s", "total_s"))
         return Judged(self._from_verdict(base, verdict), timings, getattr(verdict, "pieapp_random_weights", False))
 
+    async def _reference_crops(
+        self, ledger: Ledger, key: str, reference: Path, idx: list[int], seed: str
+    ) -> ReferenceCrops | None:
+        """The reference's side of the task's fingerprints: computed by the first answer, shared by the rest."""
+        fut = ledger.references.get(key)
+        if fut is None:
+            fut = ledger.references[key] = asyncio.get_running_loop().create_future()
+            try:
+                crops = functools.partial(reference_crops, seed=seed, crop=self.metrics.claim_crop)
+                fut.set_result(await self.pool.call(crops, reference, idx))
+            except BaseException as exc:
+                fut.set_result(None)
+                if isinstance(exc, Exception):
+                    logger.warning("task group {}: reference claim frames unavailable: {}", key, exc)
+                else:
+                    raise
+        return await asyncio.shield(fut)
+
     async def _one_claim(
-        self, answer: Answer, judged: Judged, dest: Path, round_id: str, earlier: list[Claim], claim: Claim
+        self,
+        answer: Answer,
+        judged: Judged,
+        dest: Path,
+        round_id: str,
+        ledger: Ledger,
+        earlier: list[Claim],
+        claim: Claim,
     ) -> Judged:
         """`duplicate_submission` when an earlier arrival to the same task is the same solution."""
         a = answer.assignment
@@ -271,10 +297,11 @@ class Judge:
             key = f"{round_id}/{claim.task_key}"
             idx = sample_frame_indices(n, k, secret=self.pool.secret, task_id=key, salt="claim")
             seed = hashlib.sha256(f"{self.pool.secret}\x1f{key}\x1fcrop".encode()).hexdigest()
+            crop = self.metrics.claim_crop
             try:
-                fp = await self.pool.call(
-                    functools.partial(claim_print, seed=seed, crop=self.metrics.claim_crop), a.clip.reference, dest, idx
-                )
+                ref = await self._reference_crops(ledger, claim.task_key, a.clip.reference, idx, seed)
+                if ref is not None:
+                    fp = await self.pool.call(functools.partial(answer_print, seed=seed, crop=crop), dest, ref)
             except (DecodeError, FfmpegError, ValueError, OSError, BrokenProcessPool) as exc:
                 logger.warning("task {}: no claim fingerprint ({}); scored without the near-copy check", a.task_id, exc)
         claim.print.set_result(fp)
