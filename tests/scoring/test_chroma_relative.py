@@ -3,9 +3,10 @@ against the reference. Starving chroma (x265 chroma QP offsets, chroma blur + sa
 saves bytes at unchanged VMAF; with the check those answers score 0, not above the honest encode;
 honest encodes of every codec the miner engine uses pass.
 
-Limit (measured by benchmarks/calibrate_chroma.py): the chroma QP offset attack is refused on
-colour-rich content (testsrc2, the exploit suite's clips); on smooth content and real footage its
-luma gap stays inside the honest range, so only the blur + saturation attack is tested there."""
+Limit (measured by benchmarks/calibrate_chroma.py): the chroma QP offset attack is refused only on
+colour-rich content (testsrc2 as in the exploit suite's clips, SMPTE bars); on smooth content and
+real footage its luma gap stays inside the honest range, so only the blur + saturation attack is
+tested there."""
 
 from __future__ import annotations
 
