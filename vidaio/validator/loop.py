@@ -31,6 +31,7 @@ from loguru import logger
 from vidaio.chain.port import ChainPort, MetagraphSnapshot
 from vidaio.db.repository import Repository
 from vidaio.db.types import RoundResult, RoundStatus
+from vidaio.tasklog import plan_start_line, validator_task_line
 from vidaio.transport.client import MinerClient
 from vidaio.validator.config import ValidatorSettings
 from vidaio.validator.dispatch import Assignment, dispatch
@@ -144,7 +145,7 @@ class RoundRunner:
         miners = await self.caps.refresh(eligible_neurons(snapshot, self.own_hotkey))
         plan = plan_round(miners, self.s, round_rng(self.secret, round_id))
         for uid, why in plan.skipped:
-            logger.info("round {}: uid {} not asked: {}", round_id, uid, why)
+            logger.debug("round {}: uid {} not asked: {}", round_id, uid, why)  # all in the round_start line
         history = await self._in_db(self.repo.known_miners)
         missed = unreachable_miners(snapshot, self.own_hotkey, miners, history, self.caps.failures)
         return dataclasses.replace(plan, unreachable=tuple(missed))
@@ -154,6 +155,7 @@ class RoundRunner:
         round_id = round_id or make_round_id(block)
         stats = RoundStats(round_id=round_id, block=block, started_at=started)
         plan = await self.plan(snapshot, round_id)
+        plan_start_line(round_id, block, plan, snapshot, self.caps.failures)
         stats.planned = plan.task_count
         stats.mark("plan_s")
         if plan.task_count == 0 and not plan.unreachable:
@@ -211,8 +213,7 @@ class RoundRunner:
                                                 round_id, m.uid, exc)  # fmt: skip
                 continue
             stats.statuses["unreachable"] += 1
-            logger.info("uid {} {} {}: score 0.0000 unreachable {} (accumulate {:.4f})",
-                        m.uid, m.task_type, result.task_id, m.reason, outcome.accumulate_score)  # fmt: skip
+            validator_task_line(result, accumulate=outcome.accumulate_score, seconds=None, recorded=outcome.recorded)
 
     async def _prepare(self, round_id: str, plan: RoundPlan, clips: list[TaskClip]) -> list[Assignment]:
         """One clip per group (concurrently); the groups whose clip failed are skipped (logged)."""
@@ -267,13 +268,8 @@ class RoundRunner:
             return
         stats.add(judged, answer.result.elapsed_s, db_s)
         stats.mark("last_record_s")
-        r = judged.result
-        label = " [random PIE-APP weights]" if judged.random_weights else ""
-        logger.info(
-            "uid {} {} {}: score {:.4f} {} {}{} (accumulate {:.4f}{})",
-            r.uid, r.task_type, r.task_id, r.score, r.status, r.reason or "-", label, outcome.accumulate_score,
-            "" if outcome.recorded else ", already recorded",
-        )  # fmt: skip
+        validator_task_line(judged.result, accumulate=outcome.accumulate_score, seconds=answer.result.elapsed_s,
+                            recorded=outcome.recorded, random_weights=judged.random_weights)  # fmt: skip
 
     async def _cleanup(self, round_id: str, clips: list[TaskClip]) -> None:
         for clip in clips:
