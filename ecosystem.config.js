@@ -1,4 +1,4 @@
-// pm2 apps for the vidaio daemons (SPEC §8). Start from the project root:
+// pm2 apps for the vidaio daemons (docs/operations.md). Start from the project root:
 //
 //   scripts/pm2.sh start ecosystem.config.js              # both apps
 //   scripts/pm2.sh start ecosystem.config.js --only vidaio-miner

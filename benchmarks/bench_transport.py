@@ -2,7 +2,7 @@
 
 Measures, per run: sequential round trips (median / p90 latency, requests per second), concurrent
 throughput (requests per second with `--concurrency` in flight), and the btauth signing cost of
-`sign(wallet)` vs `sign(wallet.hotkey)` (the SPEC §3 trap) as a baseline ratio. Reports the median
+`sign(wallet)` vs `sign(wallet.hotkey)` (the trap in docs/protocol.md#signing) as a baseline ratio. Reports the median
 over `--runs` runs and writes `benchmarks/out/transport.json`.
 
     python -m benchmarks.bench_transport [--runs 3] [--requests 300] [--concurrency 8]

@@ -1,6 +1,6 @@
 """scoring: pure scoring formulas, metrics and output validation (imports nothing from vidaio/services).
 
-The formula layer (SPEC §6) is re-exported here; metrics and validation live in submodules.
+The formula layer (docs/scoring.md) is re-exported here; metrics and validation live in submodules.
 """
 
 from scoring.compression import CompressionBreakdown, compression_rate, compression_score

@@ -1,4 +1,4 @@
-"""Compression round score (SPEC §6.3): C, VMAF threshold, S_f."""
+"""Compression round score (docs/scoring.md#compression-score): C, VMAF threshold, S_f."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ScoringConfig: every constant of SPEC §6 with its default and allowed range.
+"""ScoringConfig: every constant of docs/scoring.md with its default and allowed range.
 
 Defaults are the spec's; bounds are the "Technical Specifications" ranges of the scoring seed
 where it gives one, otherwise the mathematical domain of the constant. An out-of-range value is
@@ -44,7 +44,7 @@ def _describe_bounds(metadata: list[Any]) -> str:
 
 
 class ScoringConfig(BaseSettings):
-    """Constants of the scoring formulas (SPEC §6). Pure data: no I/O beyond reading env/.env."""
+    """Constants of the scoring formulas (docs/scoring.md). Pure data: no I/O beyond reading env/.env."""
 
     model_config = SettingsConfigDict(
         env_prefix="VIDAIO_SCORING__",

@@ -1,4 +1,4 @@
-"""Rolling history (SPEC §6.5): the miner-standing rule, in one pure function.
+"""Rolling history (docs/scoring.md#rolling-history-and-multipliers): the miner-standing rule, in one pure function.
 
 :func:`next_standing` is THE rule the validator applies to every recorded round (the repository
 only loads the stored standing and writes back what this returns): hotkey reset, task-type switch,
@@ -184,7 +184,7 @@ def next_standing(
     new_round: RoundRecord,
     cfg: ScoringConfig,
 ) -> Standing:
-    """The miner's standing after ``new_round`` (SPEC §6.5), from what was stored before it.
+    """The miner's standing after ``new_round`` (docs/scoring.md#rolling-history-and-multipliers), from what was stored before it.
 
     ``stored`` None: the uid was never seen. Another hotkey at the uid: reset (no history, score 0).
     Another task type than the stored one: a new period (no history, score 0). Otherwise the window

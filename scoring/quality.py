@@ -1,4 +1,4 @@
-"""PIE-APP normalisation (SPEC §6.1): raw PIE-APP (lower is better) -> S_Q_pieapp in [0, 1]."""
+"""PIE-APP normalisation (docs/scoring.md#metrics): raw PIE-APP (lower is better) -> S_Q_pieapp in [0, 1]."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upscaling round score (SPEC §6.2): VMAF gate, S_L, S_pre, S_F."""
+"""Upscaling round score (docs/scoring.md#upscaling-score): VMAF gate, S_L, S_pre, S_F."""
 
 from __future__ import annotations
 

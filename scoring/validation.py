@@ -1,4 +1,4 @@
-"""Output validation (SPEC §6.4): is a miner's response a well-formed answer to its task?
+"""Output validation (docs/scoring.md#output-validation): is a miner's response a well-formed answer to its task?
 
 Runs before any metric; a failure scores 0 with named reasons. `check_output` is the pure part
 (probe data vs expectations); `validate_output` adds the I/O: file hash, probe, a full decode pass

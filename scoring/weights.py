@@ -1,4 +1,4 @@
-"""Weights (SPEC §6.6): two pools shared in proportion to accumulate scores.
+"""Weights (docs/scoring.md#weights): two pools shared in proportion to accumulate scores.
 
 Compression pool 0.6, upscaling pool 0.4 (configurable); validators (permit holders), miners
 without a task type and miners with a non-positive or non-finite accumulate score get 0; a pool

@@ -1,4 +1,4 @@
-"""The one safe fetcher for every URL that came from another party (SPEC §5).
+"""The one safe fetcher for every URL that came from another party (docs/protocol.md#outputs-and-downloads).
 
 `await fetch(url, dest, max_bytes=..., cfg=...)` streams an http(s) URL to `dest` and returns its
 size and sha256, or raises `FetchError(reason, detail)`. What it enforces, per hop:
@@ -67,7 +67,7 @@ class FetchConfig(BaseModel):
     total_timeout_s: float = Field(
         600.0, gt=0, le=24 * 3600, description="Timeout of the whole fetch: DNS, connects, redirects and body."
     )
-    max_redirects: int = Field(3, ge=0, le=3, description="Redirect hops followed (each re-checked); SPEC: at most 3.")
+    max_redirects: int = Field(3, ge=0, le=3, description="Redirect hops followed (each re-checked); at most 3 (docs/protocol.md#outputs-and-downloads).")
     chunk_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024**2, description="Read size while streaming.")
     verify_tls: bool = Field(True, description="Verify https certificates (keep on outside tests).")
     ca_file: Path | None = Field(

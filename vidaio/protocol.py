@@ -1,10 +1,10 @@
-"""Typed messages exchanged between validators and miners (SPEC §4).
+"""Typed messages exchanged between validators and miners (docs/protocol.md).
 
 Every model is pydantic v2 with `extra="forbid"` and bounded fields, and carries
 `protocol_version`. The HTTP layer (`vidaio.transport`) signs and verifies the raw JSON bodies
 of these models with `bittensor.http_auth`; this module knows nothing about transport.
 
-Resolution tables are per *profile*: "production" (SPEC §4), "demo" (everything halved so one CPU
+Resolution tables are per *profile*: "production" (docs/protocol.md), "demo" (everything halved so one CPU
 machine can run rounds) and "tiny" (production / 6, for CI and unit tests).
 """
 

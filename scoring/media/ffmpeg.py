@@ -1,4 +1,4 @@
-"""Locate and run the ffmpeg binary shipped in the `imageio-ffmpeg` wheel (SPEC §3).
+"""Locate and run the ffmpeg binary shipped in the `imageio-ffmpeg` wheel (docs/scoring.md#vmaf).
 
 Never the system (apt) ffmpeg: that one has no libvmaf and a different SVT-AV1. The wheel has no
 ffprobe; probing is done with PyAV (`scoring.media.probe`).

@@ -1,7 +1,7 @@
 """`MetricsConfig`: how quality is measured (ffmpeg, VMAF, PIE-APP) and how outputs are validated.
 
 Section `VIDAIO_METRICS__*` of the daemon configs (see docs/architecture.md). Plain pydantic model:
-the daemons compose it; `MetricsConfig()` gives the SPEC §6.1/§6.4 defaults. How many frames are
+the daemons compose it; `MetricsConfig()` gives the docs/scoring.md#metrics and #output-validation defaults. How many frames are
 sampled (VMAF N=5, PIE-APP 4) is a scoring constant: `ScoringConfig.vmaf_samples` / `pieapp_frames`.
 """
 
@@ -17,7 +17,7 @@ VMAF_MODELS: tuple[str, ...] = ("vmaf_v0.6.1", "vmaf_v0.6.1neg", "vmaf_4k_v0.6.1
 
 
 class MetricsConfig(BaseModel):
-    """Settings for VMAF, PIE-APP and output validation (SPEC §6.1, §6.4)."""
+    """Settings for VMAF, PIE-APP and output validation (docs/scoring.md#metrics and #output-validation)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -73,7 +73,7 @@ class MetricsConfig(BaseModel):
         default="vmaf_4k_v0.6.1", description="libvmaf model for the upscaling gate at >= 2160p."
     )
 
-    # --- output validation (SPEC §6.4) -----------------------------------------------------------
+    # --- output validation (docs/scoring.md#output-validation) -----------------------------------------------------------
     frame_tolerance: int = Field(
         default=2, ge=0, le=1000, description="Allowed difference in frame count from the reference."
     )

@@ -1,4 +1,4 @@
-"""PIE-APP quality metric (SPEC §6.1): raw = mean(|d_i|) over the sampled frames.
+"""PIE-APP quality metric (docs/scoring.md#metrics): raw = mean(|d_i|) over the sampled frames.
 
 `get_metric(cfg)` gives the one metric instance of the process (the network is ~273 MB and slow to
 build). Frames are HxWx3 uint8 RGB arrays; each pair is scored patch-chunked by a backend from
@@ -121,7 +121,7 @@ class PieAppMetric:
     def score_frames(
         self, ref_frames: Sequence[np.ndarray], dist_frames: Sequence[np.ndarray]
     ) -> PieAppResult:
-        """raw_mean = mean(|d_i|) over the pairs (SPEC §6.1); the cap at 2.0 is applied by `scoring.quality`."""
+        """raw_mean = mean(|d_i|) over the pairs (docs/scoring.md#metrics); the cap at 2.0 is applied by `scoring.quality`."""
         if len(ref_frames) != len(dist_frames):
             raise ValueError(
                 f"PIE-APP needs as many reference as distorted frames, got {len(ref_frames)} vs {len(dist_frames)}"

@@ -1,4 +1,4 @@
-"""PIE-APP backends (SPEC §6.1): pyiqa (default) and piq (Apache-2.0 alternative).
+"""PIE-APP backends (docs/scoring.md#metrics): pyiqa (default) and piq (Apache-2.0 alternative).
 
 Both run the same PieAPP network (64x64 patches, stride 27, per-patch score and weight heads,
 score = Σ(w·s)/Σw) but each with its own weights file and input convention:

@@ -1,4 +1,4 @@
-"""VMAF through the imageio-ffmpeg libvmaf: exact frame-sampled scoring and full-clip scoring (SPEC §6.1).
+"""VMAF through the imageio-ffmpeg libvmaf: exact frame-sampled scoring and full-clip scoring (docs/scoring.md#metrics).
 
 Sampled mode scores, for each sampled frame i, the window (i-w .. i+w) of BOTH clips, selected by
 frame number with `select`, and keeps frame i's value. vmaf_v0.6.1's motion feature is
@@ -9,7 +9,7 @@ across windows into one scored frame: the values kept always have their true nei
 streams are trimmed after the last window, so ffmpeg stops decoding there.
 
 Timestamps: miners pick the container, and ffmpeg's framesync pairs frames by timestamp, so both
-inputs are re-timed by frame number after selection (`settb=1/25,setpts=N`, i.e. the SPEC's
+inputs are re-timed by frame number after selection (`settb=1/25,setpts=N`, i.e. the usual
 `setpts=N/FRAME_RATE/TB` normalisation with one fixed rate for both inputs, so a 29.97 vs 30 fps
 pair cannot drift either). Both inputs must have the same resolution: nothing is scaled here.
 """

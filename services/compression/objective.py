@@ -1,6 +1,6 @@
 """What a miner is paid for one compression answer, estimated from the answer's per-frame VMAF.
 
-A miner is paid its accumulate score: the EMA of S_f x the history multiplier (SPEC §6.3, §6.5).
+A miner is paid its accumulate score: the EMA of S_f x the history multiplier (docs/scoring.md#compression-score and #rolling-history-and-multipliers).
 If it answers every task with encodes like this one, its window of `history_window` rounds holds
 i.i.d. rounds, each scored by the validator on the harmonic mean of `vmaf_samples` random frames.
 The *paid figure* is then E[S_f] x the steady-state multiplier, where each multiplier factor is

@@ -48,7 +48,7 @@ class PaidPlan:
 
     def feasible(self, per_frame: np.ndarray, size: int) -> bool:
         """Hard constraints: the all-frame VMAF (harmonic mean, what a threshold miss is judged on)
-        clears the threshold (+ `safety_margin`), and the file is smaller than the input (SPEC §6.4).
+        clears the threshold (+ `safety_margin`), and the file is smaller than the input (docs/scoring.md#output-validation).
         The risk of single 5-frame draws falling under the threshold is priced in the objective."""
         if size >= self.input_size:
             return False

@@ -1,6 +1,6 @@
 """How a miner should read its own per-frame VMAF before answering a compression task.
 
-The validator scores `n` frames drawn at random (SPEC §6.1: 5 frames, harmonic mean). The miner
+The validator scores `n` frames drawn at random (docs/scoring.md#metrics: 5 frames, harmonic mean). The miner
 cannot know which, so it reads the full per-frame curve conservatively: the `quantile` of the
 distribution of "harmonic mean of n random frames" (the validator's draw, simulated), and never
 more than the harmonic mean over every frame. Pure functions; the simulation is seeded.

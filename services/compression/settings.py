@@ -45,7 +45,7 @@ class CompressionSettings(BaseModel):
     objective: Literal["paid", "single_round"] = Field(
         "paid",
         description="What the search maximises: 'paid' = expected S_f x steady-state history multiplier "
-        "(SPEC 6.5, what a miner is paid); 'single_round' = the older target-VMAF search for the best "
+        "(docs/scoring.md#rolling-history-and-multipliers: what a miner is paid); 'single_round' = the older target-VMAF search for the best "
         "single-round S_f (kept for comparison).",
     )
     paid_max_probes: int = Field(
@@ -98,7 +98,7 @@ class CompressionSettings(BaseModel):
     )
     prefer_score: bool = Field(
         True,
-        description="objective=single_round: among the passing probes answer the best estimated S_f (SPEC 6.3), not "
+        description="objective=single_round: among the passing probes answer the best estimated S_f (docs/scoring.md#compression-score), not "
         "always the highest CRF: once the file is small, VMAF margin is worth more than a few bytes.",
     )
     verify: bool = Field(True, description="Measure the final file's full VMAF before answering.")

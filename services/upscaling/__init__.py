@@ -1,4 +1,4 @@
-"""Upscaling engines for the miner (SPEC §4, §6.4): ``lanczos`` (ffmpeg) and ``model`` (torch SR).
+"""Upscaling engines for the miner (docs/protocol.md, docs/scoring.md#output-validation): ``lanczos`` (ffmpeg) and ``model`` (torch SR).
 
     engine = build_engine(UpscaleSettings(engine="model"))
     outcome = engine.upscale(src, dst, scale=2, target=(1920, 1080), deadline=time.monotonic() + 60)

@@ -3,7 +3,7 @@
 Settings live in ``services.upscaling.settings``, errors in ``services.upscaling.errors`` and the
 engine choice in ``services.upscaling.factory`` (this module knows no implementation).
 
-An engine turns an input clip into an MP4 that passes SPEC §6.4: exactly ``target`` pixels,
+An engine turns an input clip into an MP4 that passes docs/scoring.md#output-validation: exactly ``target`` pixels,
 yuv420p, SAR 1:1, same fps and frame count as the input, HEVC (default), AV1 or H.264, and a
 file no larger than the size cap (<= 8x the input for x2, <= 20x for x4). Output is written to
 a temporary file next to ``output_path`` and renamed into place only when complete, so a

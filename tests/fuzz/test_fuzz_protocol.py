@@ -1,4 +1,4 @@
-"""Fuzzing the protocol models (SPEC §4): any JSON, any bytes, any mutation of a valid message either
+"""Fuzzing the protocol models (docs/protocol.md): any JSON, any bytes, any mutation of a valid message either
 parses into a model that satisfies the documented bounds or raises pydantic's ValidationError, nothing
 else; every valid message survives a JSON round trip unchanged."""
 

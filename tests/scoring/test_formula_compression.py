@@ -1,4 +1,4 @@
-"""SPEC §6.3 and the seed's compression scenarios: C, VMAF threshold, S_f."""
+"""docs/scoring.md#compression-score and the seed's compression scenarios: C, VMAF threshold, S_f."""
 
 from __future__ import annotations
 

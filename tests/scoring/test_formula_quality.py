@@ -1,4 +1,4 @@
-"""SPEC §6.1: PIE-APP normalisation to S_Q_pieapp."""
+"""docs/scoring.md#metrics: PIE-APP normalisation to S_Q_pieapp."""
 
 from __future__ import annotations
 

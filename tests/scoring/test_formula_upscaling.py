@@ -1,4 +1,4 @@
-"""SPEC §6.2 and the seed's upscaling tables: S_L, S_pre, S_F, VMAF gate."""
+"""docs/scoring.md#upscaling-score and the seed's upscaling tables: S_L, S_pre, S_F, VMAF gate."""
 
 from __future__ import annotations
 

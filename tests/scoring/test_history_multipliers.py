@@ -1,4 +1,4 @@
-"""SPEC §6.5 and the seed's multiplier examples: window multipliers, EMA, tier, hotkey reset."""
+"""docs/scoring.md#rolling-history-and-multipliers and the seed's multiplier examples: window multipliers, EMA, tier, hotkey reset."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scoring.validation (SPEC §6.4): one real malformed file per reason, plus the pure check."""
+"""scoring.validation (docs/scoring.md#output-validation): one real malformed file per reason, plus the pure check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §6.6: two pools, proportional shares, hand-over, exclusions, guards."""
+"""docs/scoring.md#weights: two pools, proportional shares, hand-over, exclusions, guards."""
 
 from __future__ import annotations
 

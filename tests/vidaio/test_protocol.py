@@ -1,4 +1,4 @@
-"""Protocol models (SPEC §4): bounds, extra=forbid, geometry tables, response parsing."""
+"""Protocol models (docs/protocol.md): bounds, extra=forbid, geometry tables, response parsing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A SIMULATED chain in one SQLite file, shared by the processes of the one-machine subnet (SPEC §9).
+"""A SIMULATED chain in one SQLite file, shared by the processes of the one-machine subnet (docs/operations.md#9-the-one-machine-subnet).
 
 This is NOT subtensor and NOT Yuma consensus. It stores just enough for the daemons to run
 unchanged against the ChainPort interface: registrations (hotkey, coldkey, stake, validator
@@ -10,7 +10,7 @@ non-zero, `version_key` is below `weights_version`, or the rate limit is not ove
 (normalised) weights the permitted validators gave it, renormalised to sum to 1.
 
 Several processes open the same file: WAL journal, `isolation_level=None`, `BEGIN IMMEDIATE` for
-every write and a busy timeout (the engine recipe of SPEC §7, with plain sqlite3).
+every write and a busy timeout (the engine recipe of vidaio/db/engine.py, with plain sqlite3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`vidaio localnet`: the whole subnet on one machine (SPEC §9), with progress and a final leaderboard.
+"""`vidaio localnet`: the whole subnet on one machine (docs/operations.md#9-the-one-machine-subnet), with progress and a final leaderboard.
 
 A moto S3 server, a SIMULATED chain file, one validator and five miners (good and lazy
 compression, model and lanczos upscaling, a cheater returning the reference), each its own

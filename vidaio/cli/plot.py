@@ -203,7 +203,7 @@ def curves(
     width: int = typer.Option(1500, "--width", min=300, max=8000, help="Image width in pixels."),
     height: int = typer.Option(500, "--height", min=150, max=8000, help="Image height in pixels."),
 ) -> None:
-    """The scoring functions of SPEC §6 with the configured constants (VIDAIO_SCORING__*)."""
+    """The scoring functions of docs/scoring.md with the configured constants (VIDAIO_SCORING__*)."""
     try:
         cfg = ScoringConfig()
     except ValueError as exc:

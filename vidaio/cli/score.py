@@ -1,6 +1,6 @@
 """`vidaio score ...`: explain and compute scores.
 
-`vidaio score formula upscaling|compression` evaluates the SPEC §6 formulas on given metric values
+`vidaio score formula upscaling|compression` evaluates the docs/scoring.md formulas on given metric values
 and prints every term (rich table, or JSON with --json). Clip scoring commands
 (`score upscaling|compression REF DIST`) are added to :data:`score_app` by another module.
 Importing this module has no side effects beyond building the typer apps.
@@ -26,7 +26,7 @@ from vidaio.protocol import DEFAULT_CONTENT_LENGTH_S
 from vidaio.validator.config import ValidatorSettings
 
 score_app = typer.Typer(
-    help="Score responses and explain the scoring formulas (SPEC §6).",
+    help="Score responses and explain the scoring formulas (docs/scoring.md).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -1,4 +1,4 @@
-"""Persistence: the validator's SQLite database (SPEC §7).
+"""Persistence: the validator's SQLite database (docs/operators-sql.md#tables).
 
 - `config.DbConfig`: the `VIDAIO_DB__*` settings.
 - `engine.make_engine`: the mandatory SQLite recipe (WAL, BEGIN IMMEDIATE, busy timeout, FKs).

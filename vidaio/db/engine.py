@@ -1,4 +1,4 @@
-"""The mandatory SQLite engine recipe (SPEC §7, notes/chain-storage-db.md §5).
+"""The mandatory SQLite engine recipe (tables: docs/operators-sql.md#tables).
 
 pysqlite's default transaction handling issues BEGIN only before a DML statement, so a
 read-then-write transaction is not atomic and concurrent writers silently lose updates.

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x tables of SPEC §7. Times are naive UTC datetimes (SQLite stores ISO text).
+"""SQLAlchemy 2.x tables (docs/operators-sql.md#tables). Times are naive UTC datetimes (SQLite stores ISO text).
 
 Any change here needs a new alembic revision in `vidaio/db/migrations/versions/`
 (`tests/vidaio/db/test_migrations.py` fails when models and migrations drift apart).

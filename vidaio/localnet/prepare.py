@@ -46,7 +46,7 @@ def pyiqa_cache_path() -> Path:
 
 
 # What keeps a round short on a 2-core CPU, per localnet profile: 1 s upscaling clips and short
-# compression clips at 8 fps, fewer PIE-APP frames (SPEC default 4), generous deadlines (CPU SR).
+# compression clips at 8 fps, fewer PIE-APP frames (production default 4), generous deadlines (CPU SR).
 _SHORT_ROUNDS: dict[str, Any] = {
     "validator.content_lengths": [1],
     "validator.score_workers": 1,

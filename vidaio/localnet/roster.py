@@ -75,7 +75,7 @@ def _upscaling(name: str, engine: str, strategy: str, *, heavy: bool = False) ->
 
 
 def default_roster(validator_stake: float = 10_000.0) -> list[NeuronSpec]:
-    """The SPEC §9 cast: validator, good + lazy compression, model + lanczos upscaling, a cheater.
+    """The one-machine subnet's cast (docs/operations.md#9-the-one-machine-subnet): validator, good + lazy compression, model + lanczos upscaling, a cheater.
 
     The order fixes the uids on a fresh chain: validator 0, then the miners 1..5.
     """

@@ -1,1 +1,1 @@
-"""The miner daemon: config, task handler, worker pool, run loop (SPEC §4, §5)."""
+"""The miner daemon: config, task handler, worker pool, run loop (docs/protocol.md)."""

@@ -1,7 +1,7 @@
 """Miner configuration: `MinerSettings` (section `VIDAIO_MINER__*`) and the daemon's `MinerConfig`.
 
 What a miner mines (task type, longest clip, upscaling types, codecs, engine) is configuration,
-never a code edit (SPEC §4). `MinerConfig` reads env vars (`VIDAIO_<SECTION>__<FIELD>`), then
+never a code edit (docs/protocol.md). `MinerConfig` reads env vars (`VIDAIO_<SECTION>__<FIELD>`), then
 `.env`; `load_miner_config` adds an explicit env file and CLI overrides on top.
 """
 
@@ -43,7 +43,7 @@ class MinerSettings(BaseModel):
         TaskType.COMPRESSION, description='Task family this miner serves: "upscaling" or "compression".'
     )
     max_content_length: int = Field(
-        5, ge=1, le=MAX_CONTENT_LENGTH_S, description="Longest clip in seconds this miner accepts (SPEC: 5 or 10)."
+        5, ge=1, le=MAX_CONTENT_LENGTH_S, description="Longest clip in seconds this miner accepts (validators serve 5 or 10)."
     )
     upscaling_types: list[UpscalingType] = Field(
         default_factory=lambda: [UpscalingType.SD2HD, UpscalingType.HD24K, UpscalingType.SD24K],

@@ -1,4 +1,4 @@
-"""S3-compatible storage for task inputs and results (SPEC §5). The local moto endpoint lives in
+"""S3-compatible storage for task inputs and results (docs/protocol.md#outputs-and-downloads). The local moto endpoint lives in
 `vidaio.storage.local` (imported on demand: it pulls in moto)."""
 
 from vidaio.storage.config import StorageConfig

@@ -1,4 +1,4 @@
-"""S3-compatible storage settings (env prefix `VIDAIO_STORAGE__`), SPEC §5.
+"""S3-compatible storage settings (env prefix `VIDAIO_STORAGE__`), docs/protocol.md#outputs-and-downloads.
 
 Endpoint, region, bucket, credentials and addressing style are configuration only, so the same
 code talks to AWS, Backblaze B2, Cloudflare R2, MinIO or the local moto server.

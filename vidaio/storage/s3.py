@@ -1,4 +1,4 @@
-"""S3Store: async upload / presign / delete / list / cleanup on any S3-compatible endpoint (SPEC §5).
+"""S3Store: async upload / presign / delete / list / cleanup on any S3-compatible endpoint (docs/protocol.md#outputs-and-downloads).
 
 boto3 is blocking, so every SDK call runs in a worker thread (`asyncio.to_thread`). botocore's own
 retries are switched off; this module retries transient failures itself (exponential backoff,
@@ -37,7 +37,7 @@ _SDK_ERRORS = (BotoCoreError, ClientError, Boto3Error, OSError)
 
 
 def object_key(hotkey: str, round_id: str | int, task_id: str) -> str:
-    """The object key of one task result or input: `{hotkey}/{round_id}/{task_id}.mp4` (SPEC §5)."""
+    """The object key of one task result or input: `{hotkey}/{round_id}/{task_id}.mp4` (docs/protocol.md#outputs-and-downloads)."""
     parts = {"hotkey": hotkey, "round_id": str(round_id), "task_id": task_id}
     for name, value in parts.items():
         if not _KEY_PART.match(value) or ".." in value:

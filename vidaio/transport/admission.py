@@ -69,7 +69,7 @@ class MetagraphCache:
 def admit(
     snapshot: MetagraphSnapshot, hotkey: str, *, min_stake: float, require_permit: bool
 ) -> NeuronInfo:
-    """The caller's neuron if it may send work; else AdmissionDenied with the reason (SPEC §4)."""
+    """The caller's neuron if it may send work; else AdmissionDenied with the reason (docs/protocol.md)."""
     neuron = snapshot.by_hotkey(hotkey)
     if neuron is None:
         raise AdmissionDenied(f"hotkey {hotkey} is not registered on netuid {snapshot.netuid}")

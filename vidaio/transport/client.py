@@ -1,7 +1,7 @@
 """The validator's HTTP client: btauth-signed requests to miners, typed outcomes, never raises.
 
 Signs with the hotkey *keypair* (`wallet.hotkey`), never the Wallet object: `sign(wallet)` reloads
-the keyfile on every call (10-23 ms) where `sign(keypair)` costs ~0.05 ms (SPEC §3).
+the keyfile on every call (10-23 ms) where `sign(keypair)` costs ~0.05 ms (docs/protocol.md#signing).
 """
 
 from __future__ import annotations

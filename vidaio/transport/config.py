@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 
 class ServerConfig(BaseModel):
-    """How the miner's signed HTTP endpoint listens and whom it admits (SPEC §4)."""
+    """How the miner's signed HTTP endpoint listens and whom it admits (docs/protocol.md)."""
 
     host: str = Field("0.0.0.0", min_length=1, max_length=255, description="Interface uvicorn binds to.")
     port: int = Field(8091, ge=0, le=65535, description="TCP port uvicorn binds to (0: any free port).")

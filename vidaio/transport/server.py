@@ -1,4 +1,4 @@
-"""The miner's HTTP server (FastAPI): btauth verification, admission, stake-ordered queue (SPEC §4).
+"""The miner's HTTP server (FastAPI): btauth verification, admission, stake-ordered queue (docs/protocol.md).
 
 Every endpoint except `/health` requires a btauth/1 signed request bound to this miner's hotkey.
 Order of checks, each refusing with a JSON body `{"error", "reason"}` and no stack trace:

@@ -6,7 +6,7 @@
 - `dispatch`: signed task requests under deadlines; failure names;
 - `judge`: fetch, duplicates, validation + metrics (`scoring.evaluate`) -> `RoundResult`;
 - `pool`: the bounded scoring pool (processes or threads);
-- `weights`: SPEC §6.6 weights through the chain port, retried, every attempt stored;
+- `weights`: docs/scoring.md#weights weights through the chain port, retried, every attempt stored;
 - `loop`: one round, and rounds until stopped; `daemon`: build, signals, `main`.
 
 Kept import-free: scoring worker processes import `vidaio.validator.pool` only.

@@ -5,7 +5,7 @@ sees timeouts, refusals and invalid outputs. Order of checks for an answered URL
 
 1. the same URL was already answered for this clip by another miner -> `duplicate_submission`;
 2. a presigned URL that has already expired -> `fetch_failed` / `url_expired`;
-3. the safe fetcher under the SPEC §6.4 byte cap (compression: < original size; upscaling: 8x/20x
+3. the safe fetcher under the docs/scoring.md#output-validation byte cap (compression: < original size; upscaling: 8x/20x
    the input) -> `fetch_failed` with the fetcher's reason, or `invalid` / `oversized`;
 4. the same bytes (sha256) as an output that *arrived earlier* for this clip -> `duplicate_submission`
    (first come keeps the credit; arrival order, not download order, decides);
@@ -139,7 +139,7 @@ class Judge:
         self._fetch_sem = asyncio.Semaphore(fetch_concurrency)
 
     def byte_cap(self, answer: Answer) -> int:
-        """Download cap (SPEC §6.4): the original's size (compression; validation then requires < original,
+        """Download cap (docs/scoring.md#output-validation): the original's size (compression; validation then requires < original,
         so a copy of the original is still named same_as_reference), 8x/20x the input (upscaling)."""
         a = answer.assignment
         if isinstance(a.task, CompressionTask):

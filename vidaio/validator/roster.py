@@ -4,7 +4,7 @@
 that does not answer keeps its last known answer until the hotkey changes (why the others have no
 answer is kept in `failures`). `unreachable_miners` names the registered miners with history at this
 validator that cannot be planned (no axon, no capabilities): the round records a missed round for
-each (SPEC §6.5: a missed round counts as 0), so an offline miner's score decays. A miner merely not
+each (docs/scoring.md#rolling-history-and-multipliers: a missed round counts as 0), so an offline miner's score decays. A miner merely not
 drawn by `miners_per_round` sampling is reachable and is not named. `plan_round` is pure
 (seeded `random.Random`): it picks the miners of each task type, then
 

@@ -1,4 +1,4 @@
-"""Setting weights (SPEC §6.6): from the database's standings, within the chain's limits, with retries.
+"""Setting weights (docs/scoring.md#weights): from the database's standings, within the chain's limits, with retries.
 
 Every `weights_interval` blocks (or the chain's weights rate limit, if longer): read the subnet's
 hyperparameters (max weight limit, min allowed weights, rate limit, weights version, commit-reveal),

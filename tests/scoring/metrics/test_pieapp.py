@@ -109,7 +109,7 @@ def test_identical_frames_score_below_distorted(pyiqa_weights: Path, frames) -> 
     weights "identical < distorted" would only test luck. We zero the three biases of the score
     branch (fc1_score, fc2_score, ref_score_subtract): then a patch's score is a linear function
     of relu(fc1(ref_features - dist_features)), exactly 0 when the frames are identical and non-zero
-    when they differ, so |d| — what SPEC §6.1 averages — checks that the difference branch
+    when they differ, so |d| — what docs/scoring.md#metrics averages — checks that the difference branch
     carries the distortion through the chunked pipeline, for any seed."""
     backend = build_backend("pyiqa", weights_path=pyiqa_weights, chunk_size=4, device="cpu")
     net = backend.net

@@ -1,4 +1,4 @@
-"""Both engines, x2 and x4, on a generated clip: the output passes SPEC §6.4 (scoring.validation)."""
+"""Both engines, x2 and x4, on a generated clip: the output passes docs/scoring.md#output-validation (scoring.validation)."""
 
 from __future__ import annotations
 

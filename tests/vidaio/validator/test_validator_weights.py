@@ -1,4 +1,4 @@
-"""WeightSetter: SPEC §6.6 from the DB standings, retries with backoff, every attempt stored, cadence."""
+"""WeightSetter: docs/scoring.md#weights from the DB standings, retries with backoff, every attempt stored, cadence."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Initial schema: rounds, miner_metadata, miner_round_history, weight_sets (SPEC §7).
+"""Initial schema: rounds, miner_metadata, miner_round_history, weight_sets (docs/operators-sql.md#tables).
 
 Revision ID: 0001
 Revises:
