@@ -94,7 +94,7 @@ def run_daemon(
     try:
         asyncio.run(run(cfg))  # type: ignore[arg-type]
     except startup_error as exc:
-        logger.error("{} cannot start: {}", daemon, exc)
+        logger.error("{} cannot start: {}", daemon, " ".join(str(exc).split()))  # one line
         code = 1
     except KeyboardInterrupt:
         logger.info("{} interrupted during start-up", daemon)
