@@ -84,14 +84,16 @@ async def test_disk_full_during_the_miners_encode(small_disk: Path, tmp_path: Pa
         await rt.close()
 
 
-async def test_disk_full_during_a_validator_download(small_disk: Path, tmp_path: Path) -> None:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"\1" * 200_000)
-        await writer.drain()
-        writer.close()
+async def serve_200kb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A plain HTTP server's answer: 200 kB of body (more than either full disk can take)."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"\1" * 200_000)
+    await writer.drain()
+    writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+
+async def test_disk_full_during_a_validator_download(small_disk: Path, tmp_path: Path) -> None:
+    server = await asyncio.start_server(serve_200kb, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     fill(small_disk, 64 * 1024)
     dest = small_disk / "round" / "out.mp4"
@@ -152,14 +154,7 @@ print("OK")
 
 async def test_file_size_limit_during_a_validator_download(tmp_path: Path) -> None:
     """Unprivileged twin of the tmpfs download test: the file system refuses the write mid-download."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"\1" * 200_000)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve_200kb, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     dest = tmp_path / "round" / "out.mp4"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
