@@ -83,6 +83,11 @@ def answers(ref: Path, work: Path) -> dict[str, tuple[str, Path]]:
     return got
 
 
+def _limit(cfg: MetricsConfig, codec: str) -> float:
+    limits = cfg.claim_max_cross_ratio
+    return limits.get(codec, min(limits.values(), default=0.0))
+
+
 def kind(a: str, b: str) -> str:
     base = "hevc crf22 pmedium"
     if a.startswith("copy") and b.startswith("copy"):
@@ -129,7 +134,7 @@ def main() -> None:
             if got[a][0] != got[b][0]:
                 continue  # another codec is another task
             verdicts = [
-                same_solution(pa, pb, max_cross_ratio=cfg.claim_max_cross_ratio, max_size_ratio=cfg.claim_max_size_ratio)
+                same_solution(pa, pb, max_cross_ratio=_limit(cfg, got[a][0]), max_size_ratio=cfg.claim_max_size_ratio)
                 for pa, pb in zip(prints[a], prints[b], strict=True)
             ]
             ratios = [cross_ratio(pa, pb) for pa, pb in zip(prints[a], prints[b], strict=True)]

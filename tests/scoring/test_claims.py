@@ -27,7 +27,7 @@ def _print(ref: Path, path: Path, idx: list[int] = IDX, crop: int = 64) -> Claim
 
 def _same(a: ClaimPrint, b: ClaimPrint) -> str | None:
     return same_solution(
-        a, b, max_cross_ratio=CFG.claim_max_cross_ratio, max_size_ratio=CFG.claim_max_size_ratio
+        a, b, max_cross_ratio=CFG.claim_max_cross_ratio["hevc"], max_size_ratio=CFG.claim_max_size_ratio
     )
 
 

@@ -259,6 +259,14 @@ class Judge:
         timings["metrics_s"] = sum(v for k, v in verdict.timings.items() if k not in ("validate_s", "total_s"))
         return Judged(self._from_verdict(base, verdict), timings, getattr(verdict, "pieapp_random_weights", False))
 
+    def _cross_ratio(self, a: Assignment) -> float:
+        """The near-copy limit for this task's codec (upscaling: the strictest, the codec is the miner's choice)."""
+        limits = self.metrics.claim_max_cross_ratio
+        if not limits:
+            return 0.0
+        codec = a.task.codec.value if isinstance(a.task, CompressionTask) else None
+        return limits.get(codec, min(limits.values())) if codec is not None else min(limits.values())
+
     async def _reference_crops(
         self, ledger: Ledger, key: str, reference: Path, idx: list[int], seed: str
     ) -> ReferenceCrops | None:
@@ -312,8 +320,7 @@ class Judge:
                 continue
             theirs = await other.print
             why = None if theirs is None else same_solution(
-                fp, theirs, max_cross_ratio=self.metrics.claim_max_cross_ratio,
-                max_size_ratio=self.metrics.claim_max_size_ratio,
+                fp, theirs, max_cross_ratio=self._cross_ratio(a), max_size_ratio=self.metrics.claim_max_size_ratio,
             )
             if why is not None:
                 judged.timings["claim_s"] = time.monotonic() - t0

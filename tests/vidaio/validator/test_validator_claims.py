@@ -1,8 +1,13 @@
 """One claim per solution, end to end (issue 19 item 4): a real validator round (signed HTTP, moto S3,
-localnet chain, real scoring) where three miners answer near-copies of one encode (one frame
-re-encoded, a remux with a changed title and the index moved to the end, the same encode at CRF + 1)
+localnet chain, real scoring) where three miners answer copies of one encode (the encode itself, the
+same encode with one frame re-encoded, a remux with a changed title and the index moved to the end)
 and two honest miners answer with other encoder settings. The first copy to arrive is paid, the
-other two are `duplicate_submission` naming its uid, both honest miners are paid."""
+other two are `duplicate_submission` naming its uid, both honest miners are paid.
+
+Not here: the same encode at CRF + 1. The near-copy rule catches it only on some draws and contents
+(docs/scoring.md#duplicates-and-near-copies: its ratio is 0.5-1.1 against a limit of 0.93), so a
+round test of it would depend on the draw; tests/scoring/test_claims.py checks the rule on a fixed
+draw where it applies."""
 
 from __future__ import annotations
 
@@ -59,8 +64,8 @@ def operator_copy(kind: str, delay_s: float):
         elif kind == "remux":  # a metadata byte changed, the index moved to the end (no +faststart)
             base = await asyncio.to_thread(_encode, src, ctx.scratch / f"base-{task.task_id}.mp4", BASE_CRF, "medium")
             await asyncio.to_thread(remux, base, out, extra=["-metadata", "title=another hotkey"])
-        else:  # CRF + 1
-            await asyncio.to_thread(_encode, src, out, BASE_CRF + 1, "medium")
+        else:  # the encode itself, answered by another hotkey (a byte-identical file is caught at download)
+            await asyncio.to_thread(_encode, src, out, BASE_CRF, "medium", "no-info=1")
         await asyncio.sleep(delay_s)
         return await ctx.publish(out, task)
 
@@ -80,7 +85,7 @@ SPECS = [
     MinerSpec("copy_one_frame", compression_caps(), operator_copy("one_frame", 0.0)),
     MinerSpec("first", compression_caps(), operator_first()),
     MinerSpec("copy_remux", compression_caps(), operator_copy("remux", 1.0)),
-    MinerSpec("copy_crf_plus_1", compression_caps(), operator_copy("crf", 2.0)),
+    MinerSpec("copy_same_encode", compression_caps(), operator_copy("same", 2.0)),
     MinerSpec("honest_ultrafast", compression_caps(), honest(20, "ultrafast")),
     MinerSpec("honest_slow", compression_caps(), honest(30, "slow")),
 ]
@@ -112,7 +117,7 @@ async def test_near_copies_are_one_claim_paid_to_the_first(tmp_path: Path, s3: A
     first = miners["first"].uid
     for name in ("first", "honest_ultrafast", "honest_slow"):
         assert rows[name]["status"] == "ok" and rows[name]["s_f"] > 0, (name, rows[name]["reason"])
-    for name in ("copy_one_frame", "copy_remux", "copy_crf_plus_1"):
+    for name in ("copy_one_frame", "copy_remux", "copy_same_encode"):
         r = rows[name]
         assert r["status"] == "invalid" and r["s_f"] == 0.0, (name, r["status"], r["reason"])
         assert r["reason"].startswith("duplicate_submission") and f"uid {first}'s" in r["reason"], (name, r["reason"])
