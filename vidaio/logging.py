@@ -31,6 +31,15 @@ class LogConfig(BaseModel):
     json_file: bool = Field(False, description="Write the file log as JSON lines (for log shippers).")
 
 
+def add_console_sinks(level: str, fmt: str = _FORMAT) -> None:
+    """INFO and below to stdout, WARNING and above to stderr (also used by worker processes)."""
+    logger.add(
+        sys.stdout, level=level, format=fmt, backtrace=False, diagnose=False,
+        filter=lambda record: record["level"].no < WARNING_NO,
+    )  # fmt: skip
+    logger.add(sys.stderr, level=max(logger.level(level).no, WARNING_NO), format=fmt, backtrace=False, diagnose=False)
+
+
 def setup_logging(cfg: LogConfig, daemon: str) -> Path | None:
     """Configure loguru for `daemon` ("miner", "validator", ...); return the log file path, if any.
 
@@ -38,13 +47,7 @@ def setup_logging(cfg: LogConfig, daemon: str) -> Path | None:
     """
     logger.remove()
     logger.configure(extra={"daemon": daemon})
-    logger.add(
-        sys.stdout, level=cfg.level, format=_FORMAT, backtrace=False, diagnose=False,
-        filter=lambda record: record["level"].no < WARNING_NO,
-    )  # fmt: skip
-    logger.add(
-        sys.stderr, level=max(logger.level(cfg.level).no, WARNING_NO), format=_FORMAT, backtrace=False, diagnose=False
-    )
+    add_console_sinks(cfg.level)
     if not cfg.to_file:
         return None
     cfg.dir.mkdir(parents=True, exist_ok=True)

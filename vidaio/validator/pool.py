@@ -88,12 +88,13 @@ def _init_worker(ctx: _Context, torch_threads: int, parent: int, log_level: str)
     _ctx = ctx
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
-    import sys
 
     from loguru import logger as worker_logger
 
     worker_logger.remove()
-    worker_logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss.SSS} | {level: <7} | scorer | {message}")
+    from vidaio.logging import add_console_sinks  # dated lines, INFO to stdout, as the daemon's own
+
+    add_console_sinks(log_level, "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | scorer | {message}")
     # torch (imported only when PIE-APP first runs) reads its intra-op thread count from these
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
 
