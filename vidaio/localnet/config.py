@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from vidaio.settings_base import VidaioSettings
 
 LocalnetProfile = Literal["demo", "tiny"]
