@@ -113,7 +113,8 @@ def test_exploit_refused_fast_and_small(name: str, exploits: dict[str, tuple[Pat
     assert any(m.startswith(f"{reason}: ") for m in r["messages"]), r
     assert r["elapsed"] < MAX_SECONDS, r
     assert r["rss_mb"] < MAX_RSS_MB, r
-    assert r["children_rss_mb"] < MAX_RSS_MB, r
+    # (RUSAGE_CHILDREN's maxrss is inherited through fork on Linux, so ffmpeg children are not
+    # measured here; none of these files reaches an ffmpeg run: each is refused before the metrics)
 
 
 def test_honest_single_keyframe_base_is_scored(
