@@ -196,7 +196,7 @@ def answers(clip: Path, work: Path, settings: CompressionSettings) -> Iterator[t
     info = probe(ref)
     half = work / "half.mp4"
     if not half.exists():
-        _ffmpeg("-i", str(ref), "-vf", f"scale={info.width // 2}:{info.height // 2}:flags=area",
+        _ffmpeg("-i", str(ref), "-vf", f"scale={info.width // 4 * 2}:{info.height // 4 * 2}:flags=area",
                 "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", str(half))  # fmt: skip
     for flt in ("lanczos", "bicubic"):
         up = work / f"up-{flt}.mp4"
