@@ -89,19 +89,17 @@ def miner_task_line(
     )  # fmt: skip
 
 
-def validator_task_line(result: Any, *, accumulate: float | None, seconds: float | None, recorded: bool = True,
-                        random_weights: bool = False) -> str:  # fmt: skip
-    """The validator's line for one recorded result (`vidaio.db.types.RoundResult`)."""
+def validator_task_line(result: Any, *, measure: Mapping[str, Any], accumulate: float | None, seconds: float | None,
+                        recorded: bool = True, random_weights: bool = False) -> str:  # fmt: skip
+    """The validator's line for one recorded result (`vidaio.db.types.RoundResult`); `measure` is its task
+    kind's metric fields (`vidaio.validator.kinds.TaskKind.log_fields`: C or PIE-APP)."""
     task_type = str(getattr(result.task_type, "value", result.task_type))
     fields: dict[str, Any] = {
         "role": "validator", "round": result.round_id, "uid": result.uid, "hotkey": result.hotkey,
         "task": result.task_id, "type": task_type, "status": result.status, "score": round(result.score, 6),
         "vmaf": result.vmaf,
     }  # fmt: skip
-    if task_type == "compression":
-        fields["c"] = result.compression_rate
-    else:
-        fields["pieapp"] = result.pieapp
+    fields.update(measure)
     fields.update(reason=result.reason, accumulate=accumulate, seconds=None if seconds is None else round(seconds, 3))
     if not recorded:
         fields["already_recorded"] = True

@@ -27,7 +27,7 @@ from vidaio.storage.local import LocalS3, LocalS3Process, create_buckets
 from vidaio.transport.client import MinerClient
 from vidaio.transport.runner import running_app
 from vidaio.validator.daemon import run_validator
-from vidaio.validator.dispatch import answer_failure
+from vidaio.validator.judge import answer_failure
 from vidaio.validator.loop import RoundStats
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from vidaio.protocol import CompressionTask, TaskError, TaskResult
 from vidaio.transport.client import MinerClient
-from vidaio.validator.dispatch import MAX_REASON, answer_failure
+from vidaio.validator.dispatch import MAX_REASON
+from vidaio.validator.judge import answer_failure
 
 FUZZ = settings(
     max_examples=150,

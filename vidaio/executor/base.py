@@ -12,9 +12,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from scoring.evaluate import CompressionVerdict, UpscalingVerdict
     from vidaio.miner.execute import JobStats, MinerJob, MinerJobOutcome
-    from vidaio.validator.pool import CompressionJob, UpscalingJob
+    from vidaio.validator.kinds import ScoreJob, Verdict
 
 
 class ScoringWorkerLost(BrokenProcessPool):
@@ -51,8 +50,8 @@ class ScoringExecutor(Protocol):
         """`fn(*args)` (a module-level function) where scoring runs, e.g. `scoring.claims.claim_print`."""
         ...
 
-    async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict: ...
-
-    async def upscaling(self, job: UpscalingJob, seen_sha256: tuple[str, ...] = ()) -> UpscalingVerdict: ...
+    async def score(self, job: ScoreJob, seen_sha256: tuple[str, ...] = ()) -> Verdict:
+        """The verdict of one answer (either task kind: the job carries its own `scoring.evaluate` call)."""
+        ...
 
     def close(self, *, wait: bool = True) -> None: ...

@@ -4,16 +4,15 @@ One threaded actor per worker node (one per GPU where the node has GPUs) holds t
 and builds its PIE-APP metric once, on the first upscaling job, like a local scoring process. The
 reference clip, the miner's downloaded output and the upscaling input travel to the node through
 the object store (the reference once per clip, cached here), are written to a private temporary
-directory there and removed after the job: no shared filesystem. The actor runs the very functions
-the local pool runs (`vidaio.validator.pool._run_*`), so verdicts are the same for the same inputs
-and secret. A job whose node dies is run again on another node (`ray.scoring_attempts`); the judge
+directory there and removed after the job: no shared filesystem. The actor runs the very function
+the local pool runs (`vidaio.validator.pool.run_job`: the job's own `scoring.evaluate` call, whatever
+its task kind), so verdicts are the same for the same inputs and secret. A job whose node dies is run again on another node (`ray.scoring_attempts`); the judge
 gets one verdict per answer, so the result is recorded once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -25,7 +24,6 @@ import ray
 from loguru import logger
 
 from scoring.config import ScoringConfig
-from scoring.evaluate import CompressionVerdict, UpscalingVerdict
 from scoring.metrics.config import MetricsConfig
 from vidaio.executor.base import ScoringWorkerLost
 from vidaio.executor.cluster import (
@@ -37,7 +35,7 @@ from vidaio.executor.cluster import (
     pinned,
 )
 from vidaio.executor.config import RaySettings
-from vidaio.validator.pool import CompressionJob, UpscalingJob
+from vidaio.validator.kinds import ScoreJob, ScoringContext, Verdict
 
 PLACEMENTS_KEPT = 4096
 SCRATCH_PREFIX = "vidaio-score-"
@@ -56,46 +54,31 @@ class ScoringWorker:
     """Ray actor (threaded): scores jobs on one node with the validator's context."""
 
     def __init__(self, secret: str, scoring: ScoringConfig, metrics: MetricsConfig, torch_threads: int) -> None:
-        from vidaio.validator.pool import _Context
-
         # torch (imported with PIE-APP) reads its thread count from these: the CPUs this actor reserved
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
-        self.ctx = _Context(secret, scoring, metrics)
+        self.ctx = ScoringContext(secret, scoring, metrics)
         self.node_id = current_node_id()
         purge_dead_node_scratch(Path(tempfile.gettempdir()))
 
     def ready(self) -> tuple[str, int]:
         return self.node_id, os.getpid()
 
-    def score(
-        self, kind: str, job: CompressionJob | UpscalingJob, seen: tuple[str, ...], reference: bytes,
-        distorted: bytes, input_clip: bytes | None,
-    ) -> tuple[str, Any, str]:  # fmt: skip
-        """("ok", verdict, node) or ("raise", the exception evaluate raised, node)."""
-        from vidaio.validator.pool import _LockedMetric, _run_compression, _run_upscaling
+    def score(self, job: ScoreJob, seen: tuple[str, ...], files: dict[str, Any]) -> tuple[str, Any, str]:
+        """("ok", verdict, node) or ("raise", the exception evaluate raised, node); `files` holds the
+        object refs of the job's files (`job.files()`), written here under the same names."""
+        from vidaio.validator.pool import LockedMetric, run_job
 
         tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{self.node_id[:12]}-"))
         try:
-
-            def put(sub: str, original: Path, data: bytes) -> Path:
-                (tmp / sub).mkdir()
-                path = tmp / sub / original.name
-                path.write_bytes(data)
-                return path
-
-            ref, dist = put("ref", job.reference, reference), put("out", job.distorted, distorted)
-            if isinstance(job, UpscalingJob):
-                assert input_clip is not None
-                inp = put("in", job.input_path, input_clip)
-                ujob = dataclasses.replace(job, reference=ref, distorted=dist, input_path=inp)
-                verdict: Any = _run_upscaling(ujob, seen, self.ctx, _LockedMetric(self.ctx.metrics))
-            else:
-                verdict = _run_compression(dataclasses.replace(job, reference=ref, distorted=dist), seen, self.ctx)
+            here: dict[str, Path] = {}
+            for name, original in job.files().items():
+                (tmp / name).mkdir()
+                here[name] = tmp / name / original.name
+                here[name].write_bytes(ray.get(files[name]))
+            verdict: Any = run_job(job.with_files(here), seen, self.ctx, LockedMetric(self.ctx.metrics))
             # messages name the files: name the validator's own paths, as the local pool would
-            for here, there in ((ref, job.reference), (dist, job.distorted)) + (
-                ((inp, job.input_path),) if isinstance(job, UpscalingJob) else ()
-            ):
-                verdict.messages = [m.replace(str(here), str(there)) for m in verdict.messages]
+            for name, original in job.files().items():
+                verdict.messages = [m.replace(str(here[name]), str(original)) for m in verdict.messages]
             return "ok", verdict, self.node_id
         except Exception as exc:
             return "raise", exc, self.node_id
@@ -174,16 +157,22 @@ class RayScorePool:
                 self._refs.popitem(last=False)
         return ref
 
-    async def _score(self, kind: str, job: CompressionJob | UpscalingJob, seen: tuple[str, ...]) -> Any:
+    async def score(self, job: ScoreJob, seen_sha256: tuple[str, ...] = ()) -> Verdict:
+        """The verdict of one answer on a worker node; the validator's clips (every file but the answer,
+        `distorted`) travel once per clip (cached), the answer once per job."""
         from scoring.evaluate import BadReferenceError
 
+        refs: dict[str, Any] = {}
         try:
-            ref = await asyncio.to_thread(self._put_file, job.reference, True)
-            inp = await asyncio.to_thread(self._put_file, job.input_path, True) if isinstance(job, UpscalingJob) else None
+            for name, path in job.files().items():
+                if name != "distorted":
+                    refs[name] = await asyncio.to_thread(self._put_file, path, True)
         except OSError as exc:
             raise BadReferenceError(f"cannot read the reference or input clip: {exc}") from exc
-        dist = await asyncio.to_thread(self._put_file, job.distorted, False)
-        return await self._dispatch(job.task_id, lambda actor: actor.score.remote(kind, job, seen, ref, dist, inp))
+        refs["distorted"] = await asyncio.to_thread(self._put_file, job.distorted, False)
+        return await self._dispatch(  # type: ignore[no-any-return]
+            job.task_id, lambda actor: actor.score.remote(job, seen_sha256, refs)
+        )
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """`fn(*args)` on a worker node (a module-level function, like the local pool's `call`); `Path`
@@ -238,12 +227,6 @@ class RayScorePool:
         raise ScoringWorkerLost(
             f"every attempt ({self.ray_cfg.scoring_attempts}) lost its Ray worker node ({type(last).__name__})"
         )
-
-    async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict:
-        return await self._score("compression", job, seen_sha256)  # type: ignore[no-any-return]
-
-    async def upscaling(self, job: UpscalingJob, seen_sha256: tuple[str, ...] = ()) -> UpscalingVerdict:
-        return await self._score("upscaling", job, seen_sha256)  # type: ignore[no-any-return]
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the actors (running jobs end with them) and leave the cluster if this pool joined it."""

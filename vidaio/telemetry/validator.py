@@ -150,8 +150,5 @@ class MeteredPool:
         finally:
             self._in_flight -= 1
 
-    async def compression(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._count(self._pool.compression(*args, **kwargs))
-
-    async def upscaling(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._count(self._pool.upscaling(*args, **kwargs))
+    async def score(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._count(self._pool.score(*args, **kwargs))

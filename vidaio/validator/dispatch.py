@@ -1,8 +1,8 @@
 """Sending tasks to miners under deadlines, and naming every way an answer can fail.
 
 `dispatch` never raises: it returns an `Answer` with the client's typed outcome and the moment it
-arrived (arrival order decides who submitted an output first). `answer_failure` maps a failed
-outcome to the (status, reason) stored in `miner_round_history`.
+arrived (arrival order decides who submitted an output first). The judge's `answer_failure` maps a
+failed outcome to the (status, reason) stored in `miner_round_history`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from loguru import logger
 
 from vidaio.protocol import CompressionTask, TaskResult, TaskType, UpscalingTask
 from vidaio.transport.client import DispatchResult, MinerClient
+from vidaio.validator.kinds import TaskKind, kind_of
 from vidaio.validator.roster import KnownMiner
 from vidaio.validator.tasks import TaskClip
 
@@ -29,8 +30,12 @@ class Assignment:
     clip: TaskClip
 
     @property
+    def kind(self) -> TaskKind:
+        return kind_of(self.task)
+
+    @property
     def task_type(self) -> TaskType:
-        return TaskType.COMPRESSION if isinstance(self.task, CompressionTask) else TaskType.UPSCALING
+        return self.kind.task_type
 
     @property
     def task_id(self) -> str:
@@ -90,24 +95,3 @@ async def dispatch(client: MinerClient, assignment: Assignment, *, grace_s: floa
         logger.debug("task {} -> uid {}: {}; retrying once", assignment.task_id, m.uid, result.reason)
     return Answer(assignment, result, time.monotonic())
 
-
-def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
-
-
-def answer_failure(result: DispatchResult) -> tuple[str, str] | None:
-    """(status, reason) of a failed dispatch, or None when the miner answered a result URL."""
-    if result.ok and isinstance(result.result, TaskResult):
-        return None
-    if result.kind == "timeout":
-        return "timeout", _short(f"timeout: {result.reason or 'no answer before the deadline'}")
-    if result.kind == "refused" and result.status_code == 504:  # the miner's server gave up at the deadline
-        return "timeout", _short(f"timeout: HTTP 504: {result.reason or 'deadline exceeded'}")
-    if result.kind == "refused":
-        return "refused", _short(f"HTTP {result.status_code}: {result.reason or 'no reason given'}")
-    if result.kind == "invalid":
-        return "bad_response", _short(f"bad_response: {result.reason}")
-    if result.status_code == 200:  # a TaskError: the miner says it could not do the task
-        return "miner_error", _short(f"miner_error: {result.reason}")
-    return "unreachable", _short(f"unreachable: {result.reason}")

@@ -5,8 +5,8 @@ sees timeouts, refusals and invalid outputs. Order of checks for an answered URL
 
 1. the same URL was already answered for this clip by another miner -> `duplicate_submission`;
 2. a presigned URL that has already expired -> `fetch_failed` / `url_expired`;
-3. the safe fetcher under the docs/scoring.md#output-validation byte cap (compression: < original size; upscaling: 8x/20x
-   the input) -> `fetch_failed` with the fetcher's reason, or `invalid` / `oversized`;
+3. the safe fetcher under the task kind's byte cap (docs/scoring.md#output-validation; compression: < original
+   size; upscaling: 8x/20x the input) -> `fetch_failed` with the fetcher's reason, or `invalid` / `oversized`;
 4. the same bytes (sha256) as an output that *arrived earlier* for this clip -> `duplicate_submission`
    (first come keeps the credit; arrival order, not download order, decides);
 5. `scoring.evaluate` in the scoring pool: validation (incl. `same_as_reference`), VMAF, PIE-APP and
@@ -15,6 +15,10 @@ sees timeouts, refusals and invalid outputs. Order of checks for an answered URL
    the whole clip; when it is the same solution as an answer to the same task that *arrived earlier*
    (identical decoded frames, or closer to it than to the reference) -> `duplicate_submission`
    naming that uid. It waits for every earlier arrival's fingerprint, so arrival order decides.
+
+What differs between compression and upscaling (byte cap, recorded parameters, scoring job, verdict
+fields, claim key) is the task kind's (`vidaio.validator.kinds`); the judge is the same for both.
+A failed dispatch is named by `answer_failure` (status + bounded reason).
 """
 
 from __future__ import annotations
@@ -32,20 +36,44 @@ from typing import Any
 from loguru import logger
 
 from scoring.claims import ClaimPrint, ReferenceCrops, answer_print, reference_crops, same_solution
-from scoring.evaluate import BadReferenceError, CompressionVerdict, UpscalingVerdict
+from scoring.evaluate import BadReferenceError
 from scoring.media.ffmpeg import FfmpegError
 from scoring.media.frames import DecodeError
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices
 from scoring.validation import Reason
 from vidaio.db.types import OK_STATUS, RoundResult
+from vidaio.executor.base import ScoringExecutor
 from vidaio.fetch import FetchConfig, FetchError, fetch, redact
-from vidaio.protocol import CompressionTask, UpscalingTask
+from vidaio.protocol import TaskResult
 from vidaio.storage.s3 import presigned_expiry
-from vidaio.validator.dispatch import Answer, Assignment, answer_failure
-from vidaio.validator.pool import CompressionJob, ScorePool, UpscalingJob
+from vidaio.transport.client import DispatchResult
+from vidaio.validator.dispatch import MAX_REASON, Answer, Assignment
+from vidaio.validator.kinds import Verdict
 
 DUPLICATE = Reason.DUPLICATE_SUBMISSION.value
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def answer_failure(result: DispatchResult) -> tuple[str, str] | None:
+    """(status, reason) of a failed dispatch, or None when the miner answered a result URL."""
+    if result.ok and isinstance(result.result, TaskResult):
+        return None
+    if result.kind == "timeout":
+        return "timeout", _short(f"timeout: {result.reason or 'no answer before the deadline'}")
+    if result.kind == "refused" and result.status_code == 504:  # the miner's server gave up at the deadline
+        return "timeout", _short(f"timeout: HTTP 504: {result.reason or 'deadline exceeded'}")
+    if result.kind == "refused":
+        return "refused", _short(f"HTTP {result.status_code}: {result.reason or 'no reason given'}")
+    if result.kind == "invalid":
+        return "bad_response", _short(f"bad_response: {result.reason}")
+    if result.status_code == 200:  # a TaskError: the miner says it could not do the task
+        return "miner_error", _short(f"miner_error: {result.reason}")
+    return "unreachable", _short(f"unreachable: {result.reason}")
 
 
 class NotScored(Exception):
@@ -85,13 +113,6 @@ class Ledger:
         return earlier, mine
 
 
-def task_key(a: Assignment) -> str:
-    """Answers with the same key answer the same task (same clip and parameters), so may be one claim."""
-    if isinstance(a.task, CompressionTask):
-        return f"{a.clip.group_id}/{a.task.codec.value}/{a.task.vmaf_threshold:g}"
-    return f"{a.clip.group_id}/x{a.task.scale}/{a.task.content_length:g}"
-
-
 def _release(prev: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
     """Resolve `mine` once every earlier arrival has registered (keeps the arrival order)."""
     if mine.done():
@@ -111,20 +132,13 @@ class Judged:
     random_weights: bool = False
 
 
-def _clamp(value: float | None, lo: float = 0.0, hi: float | None = None) -> float | None:
-    if value is None:
-        return None
-    value = max(lo, float(value))
-    return min(hi, value) if hi is not None else value
-
-
 class Judge:
     """Turns answers into results; shared by every clip of a round (bounded downloads)."""
 
     def __init__(
         self,
         *,
-        pool: ScorePool,
+        pool: ScoringExecutor,
         fetch_cfg: FetchConfig,
         metrics: MetricsConfig,
         work_dir: Path,
@@ -139,21 +153,13 @@ class Judge:
         self._fetch_sem = asyncio.Semaphore(fetch_concurrency)
 
     def byte_cap(self, answer: Answer) -> int:
-        """Download cap (docs/scoring.md#output-validation): the original's size (compression; validation then requires < original,
-        so a copy of the original is still named same_as_reference), 8x/20x the input (upscaling)."""
+        """Download cap (docs/scoring.md#output-validation), the task kind's."""
         a = answer.assignment
-        if isinstance(a.task, CompressionTask):
-            return max(1, a.clip.input_size)  # the input *is* the original
-        return max(1, int(self.metrics.max_size_ratio(a.task.scale) * a.clip.input_size))
+        return a.kind.byte_cap(a, self.metrics)
 
     def _base(self, answer: Answer, round_id: str) -> dict[str, Any]:
         a = answer.assignment
-        params: dict[str, Any] = dict(a.clip.params)
-        if isinstance(a.task, CompressionTask):
-            params["codec"] = a.task.codec.value
-            threshold, length = a.task.vmaf_threshold, float(a.clip.params.get("seconds", 0.0))  # type: ignore[arg-type]
-        else:
-            threshold, length = self.upscaling_vmaf_threshold, float(a.task.content_length)
+        params, threshold, length = a.kind.recorded(a, upscaling_gate=self.upscaling_vmaf_threshold)
         return {
             "round_id": round_id,
             "task_id": a.task_id,
@@ -173,7 +179,7 @@ class Judge:
     async def judge(self, answer: Answer, ledger: Ledger, round_id: str) -> Judged:
         """Score one answer. Call it as soon as the answer arrives: its ledger slot is taken at once."""
         prev, mine = ledger.slot()
-        earlier, claim = ledger.claim(answer.assignment.miner.uid, task_key(answer.assignment))
+        earlier, claim = ledger.claim(answer.assignment.miner.uid, answer.assignment.kind.claim_key(answer.assignment))
         started = time.monotonic()
         timings: dict[str, float] = {}
         base = self._base(answer, round_id)
@@ -237,18 +243,7 @@ class Judge:
         a = answer.assignment
         t0 = time.monotonic()
         try:
-            if isinstance(a.task, CompressionTask):
-                job = CompressionJob(
-                    a.clip.reference, dest, a.task.vmaf_threshold, a.task.codec.value, a.task_id, url
-                )
-                verdict: CompressionVerdict | UpscalingVerdict = await self.pool.compression(job)
-            else:
-                assert isinstance(a.task, UpscalingTask)
-                ujob = UpscalingJob(
-                    a.clip.reference, dest, a.clip.input_path, a.task.scale, float(a.task.content_length),
-                    a.task_id, url,
-                )  # fmt: skip
-                verdict = await self.pool.upscaling(ujob)
+            verdict = await self.pool.score(a.kind.job(a, dest, url))
         except BadReferenceError as exc:
             raise NotScored(f"task {a.task_id}: the validator's own clip is unusable: {exc}") from exc
         except BrokenProcessPool as exc:
@@ -257,14 +252,15 @@ class Judge:
         timings["score_s"] = time.monotonic() - t0
         timings["validate_s"] = verdict.timings.get("validate_s", 0.0)
         timings["metrics_s"] = sum(v for k, v in verdict.timings.items() if k not in ("validate_s", "total_s"))
-        return Judged(self._from_verdict(base, verdict), timings, getattr(verdict, "pieapp_random_weights", False))
+        random_weights = getattr(verdict, "pieapp_random_weights", False)
+        return Judged(self._from_verdict(a, base, verdict), timings, random_weights)
 
     def _cross_ratio(self, a: Assignment) -> float:
         """The near-copy limit for this task's codec (upscaling: the strictest, the codec is the miner's choice)."""
         limits = self.metrics.claim_max_cross_ratio
         if not limits:
             return 0.0
-        codec = a.task.codec.value if isinstance(a.task, CompressionTask) else None
+        codec = a.kind.claim_codec(a)
         return limits.get(codec, min(limits.values())) if codec is not None else min(limits.values())
 
     async def _reference_crops(
@@ -330,16 +326,8 @@ class Judge:
         judged.timings["claim_s"] = time.monotonic() - t0
         return judged
 
-    def _from_verdict(self, base: dict[str, Any], v: CompressionVerdict | UpscalingVerdict) -> RoundResult:
-        fields: dict[str, Any] = {"vmaf": _clamp(v.vmaf, 0.0, 100.0)}
-        if isinstance(v, UpscalingVerdict):
-            fields.update(pieapp=_clamp(v.pieapp), s_l=_clamp(v.s_l, 0.0, 1.0))
-            if v.status == "ok":
-                fields["s_q"] = _clamp(v.s_q, 0.0, 1.0)
-            if v.pieapp_random_weights:
-                base["params"]["pieapp_random_weights"] = True
-        else:
-            fields["compression_rate"] = _clamp(v.compression_rate)
+    def _from_verdict(self, a: Assignment, base: dict[str, Any], v: Verdict) -> RoundResult:
+        fields = a.kind.result_fields(v, base["params"])
         if v.status != "ok":
             status = "invalid" if v.status == "invalid" else "metric_error"
             reason = "; ".join(v.messages) or ",".join(v.reasons) or v.status

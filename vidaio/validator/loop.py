@@ -36,6 +36,7 @@ from vidaio.transport.client import MinerClient
 from vidaio.validator.config import ValidatorSettings
 from vidaio.validator.dispatch import Assignment, dispatch
 from vidaio.validator.judge import Judge, Judged, Ledger, NotScored
+from vidaio.validator.kinds import KINDS
 from vidaio.validator.roster import (
     CapabilityCache,
     RoundPlan,
@@ -44,14 +45,7 @@ from vidaio.validator.roster import (
     round_rng,
     unreachable_miners,
 )
-from vidaio.validator.tasks import (
-    TaskBuilder,
-    TaskClip,
-    compression_task,
-    make_round_id,
-    task_id,
-    upscaling_task,
-)
+from vidaio.validator.tasks import TaskBuilder, TaskClip, make_round_id, task_id
 from vidaio.validator.weights import WeightSetter
 
 T = TypeVar("T")
@@ -213,40 +207,26 @@ class RoundRunner:
                                                 round_id, m.uid, exc)  # fmt: skip
                 continue
             stats.statuses["unreachable"] += 1
-            validator_task_line(result, accumulate=outcome.accumulate_score, seconds=None, recorded=outcome.recorded)
+            validator_task_line(result, measure=KINDS[m.task_type].log_fields(result), accumulate=outcome.accumulate_score,
+                                seconds=None, recorded=outcome.recorded)  # fmt: skip
 
     async def _prepare(self, round_id: str, plan: RoundPlan, clips: list[TaskClip]) -> list[Assignment]:
         """One clip per group (concurrently); the groups whose clip failed are skipped (logged)."""
-        s = self.s
-        jobs: list[Awaitable[TaskClip]] = []
-        if plan.compression is not None:
-            jobs.append(self.builder.compression_clip(round_id, plan.compression))
-        jobs.extend(self.builder.upscaling_clip(round_id, g) for g in plan.upscaling)
-        made = await asyncio.gather(*jobs, return_exceptions=True)
+        groups = [(kind, g) for kind in KINDS.values() for g in kind.groups(plan)]
+        made = await asyncio.gather(*(kind.clip(self.builder, round_id, g) for kind, g in groups),
+                                    return_exceptions=True)  # fmt: skip
         for m in made:
             if isinstance(m, TaskClip):
                 clips.append(m)
             elif isinstance(m, BaseException) and not isinstance(m, Exception):
                 raise m
-        by_group = {c.group_id: c for c in clips}
         for m in made:
             if isinstance(m, Exception):
                 logger.error("round {}: a task clip could not be prepared, its miners are skipped: {}", round_id, m)
         out: list[Assignment] = []
-        comp = by_group.get("comp")
-        if plan.compression is not None and comp is not None:
-            for ca in plan.compression.assignments:
-                task = compression_task(
-                    round_id, ca.miner.uid, comp, codec=ca.codec, threshold=plan.compression.threshold,
-                    deadline_s=s.compression_deadline_s,
-                )  # fmt: skip
-                out.append(Assignment(ca.miner, task, comp))
-        for g in plan.upscaling:
-            clip = by_group.get(f"up{g.index}")
-            if clip is None:
-                continue
-            for m in g.miners:
-                out.append(Assignment(m, upscaling_task(round_id, m.uid, clip, g, s.upscaling_deadline_s), clip))
+        for (kind, g), clip in zip(groups, made, strict=True):
+            if isinstance(clip, TaskClip):
+                out.extend(Assignment(miner, task, clip) for miner, task in kind.tasks(round_id, g, clip, self.s))
         return out
 
     async def _task(self, a: Assignment, ledger: Ledger, round_id: str, stats: RoundStats) -> None:
@@ -268,8 +248,9 @@ class RoundRunner:
             return
         stats.add(judged, answer.result.elapsed_s, db_s)
         stats.mark("last_record_s")
-        validator_task_line(judged.result, accumulate=outcome.accumulate_score, seconds=answer.result.elapsed_s,
-                            recorded=outcome.recorded, random_weights=judged.random_weights)  # fmt: skip
+        validator_task_line(judged.result, measure=a.kind.log_fields(judged.result), accumulate=outcome.accumulate_score,
+                            seconds=answer.result.elapsed_s, recorded=outcome.recorded,
+                            random_weights=judged.random_weights)  # fmt: skip
 
     async def _cleanup(self, round_id: str, clips: list[TaskClip]) -> None:
         for clip in clips:

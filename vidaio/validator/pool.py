@@ -1,4 +1,4 @@
-"""The bounded scoring pool: `scoring.evaluate` jobs (validation, VMAF, PIE-APP) off the event loop.
+"""The bounded scoring pool: scoring jobs (`vidaio.validator.kinds`: validation, VMAF, PIE-APP) off the event loop.
 
 "process" (default): a spawn-started `ProcessPoolExecutor`; each worker builds its own PIE-APP
 metric once (`scoring.metrics.pieapp.get_metric`), ignores SIGINT (the daemon handles signals)
@@ -18,51 +18,22 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
 
 from scoring.config import ScoringConfig
-from scoring.evaluate import CompressionVerdict, UpscalingVerdict, evaluate_compression, evaluate_upscaling
 from scoring.metrics.config import MetricsConfig
+from vidaio.validator.kinds import ScoreJob, ScoringContext, Verdict
 
 ExecutorKind = Literal["process", "thread"]
 
 
-@dataclass(frozen=True)
-class CompressionJob:
-    reference: Path
-    distorted: Path
-    vmaf_threshold: float
-    codec: str
-    task_id: str
-    url: str | None = None
-
-
-@dataclass(frozen=True)
-class UpscalingJob:
-    reference: Path
-    distorted: Path
-    input_path: Path
-    scale: int
-    content_length: float
-    task_id: str
-    url: str | None = None
-
-
-@dataclass(frozen=True)
-class _Context:
-    secret: str
-    scoring: ScoringConfig
-    metrics: MetricsConfig
-
-
-_ctx: _Context | None = None
+_ctx: ScoringContext | None = None
 _metric_lock = threading.Lock()
 
 
-class _LockedMetric:
+class LockedMetric:
     """A shared PIE-APP metric for thread workers: one forward pass at a time."""
 
     def __init__(self, metrics: MetricsConfig) -> None:
@@ -82,7 +53,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(ctx: _Context, torch_threads: int, parent: int, log_level: str) -> None:
+def _init_worker(ctx: ScoringContext, torch_threads: int, parent: int, log_level: str) -> None:
     """Process worker start-up: context, signals, thread counts, parent watchdog, logging."""
     global _ctx
     _ctx = ctx
@@ -104,29 +75,16 @@ def _warm() -> int:
     return os.getpid()
 
 
-def _context(given: _Context | None) -> _Context:
+def _context(given: ScoringContext | None) -> ScoringContext:
     ctx = given or _ctx
     assert ctx is not None, "scoring worker not initialised"
     return ctx
 
 
-def _run_compression(job: CompressionJob, seen: tuple[str, ...], ctx: _Context | None = None) -> CompressionVerdict:
-    c = _context(ctx)
-    return evaluate_compression(
-        job.reference, job.distorted, vmaf_threshold=job.vmaf_threshold, codec=job.codec, task_id=job.task_id,
-        secret=c.secret, scoring_cfg=c.scoring, metrics_cfg=c.metrics, seen_sha256=seen, url=job.url,
-    )  # fmt: skip
-
-
-def _run_upscaling(
-    job: UpscalingJob, seen: tuple[str, ...], ctx: _Context | None = None, metric: Any = None
-) -> UpscalingVerdict:
-    c = _context(ctx)
-    return evaluate_upscaling(
-        job.reference, job.distorted, input_path=job.input_path, scale=job.scale,
-        content_length=job.content_length, task_id=job.task_id, secret=c.secret, scoring_cfg=c.scoring,
-        metrics_cfg=c.metrics, pieapp_metric=metric, seen_sha256=seen, url=job.url,
-    )  # fmt: skip
+def run_job(job: ScoreJob, seen: tuple[str, ...], ctx: ScoringContext | None = None, metric: Any = None) -> Verdict:
+    """Score one job here: a process worker passes neither (its own context and PIE-APP metric), a
+    thread worker or a Ray actor its context and a `LockedMetric`."""
+    return job.run(seen, _context(ctx), metric)
 
 
 @dataclass
@@ -147,8 +105,8 @@ class ScorePool:
     def _threads(self) -> int:
         return self.torch_threads or max(1, (os.cpu_count() or 1) // self.workers)
 
-    def _context(self) -> _Context:
-        return _Context(self.secret, self.scoring, self.metrics)
+    def _context(self) -> ScoringContext:
+        return ScoringContext(self.secret, self.scoring, self.metrics)
 
     def _build(self) -> Executor:
         if self.kind == "thread":
@@ -187,17 +145,11 @@ class ScorePool:
                         self._executor = None
                 raise
 
-    async def compression(self, job: CompressionJob, seen_sha256: tuple[str, ...] = ()) -> CompressionVerdict:
+    async def score(self, job: ScoreJob, seen_sha256: tuple[str, ...] = ()) -> Verdict:
+        """The verdict of one answer (`vidaio.validator.kinds`: the job knows its own `scoring.evaluate` call)."""
         if self.kind == "thread":
-            return await self._submit(_run_compression, job, seen_sha256, self._context())
-        return await self._submit(_run_compression, job, seen_sha256)
-
-    async def upscaling(self, job: UpscalingJob, seen_sha256: tuple[str, ...] = ()) -> UpscalingVerdict:
-        if self.kind == "thread":
-            return await self._submit(
-                _run_upscaling, job, seen_sha256, self._context(), _LockedMetric(self.metrics)
-            )
-        return await self._submit(_run_upscaling, job, seen_sha256)
+            return await self._submit(run_job, job, seen_sha256, self._context(), LockedMetric(self.metrics))
+        return await self._submit(run_job, job, seen_sha256)
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run a module-level function (picklable args) in a scoring worker, e.g. `scoring.claims.claim_print`."""

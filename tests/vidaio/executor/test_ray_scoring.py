@@ -24,7 +24,8 @@ from tests.media_factory import make_clip, reencode
 from vidaio.executor.config import RaySettings
 from vidaio.executor.ray_scoring import SCRATCH_PREFIX, RayScorePool
 from vidaio.validator.daemon import run_validator
-from vidaio.validator.pool import CompressionJob, ScorePool, UpscalingJob
+from vidaio.validator.kinds import CompressionJob, UpscalingJob
+from vidaio.validator.pool import ScorePool
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 SECRET = "ray-test-secret"
@@ -67,7 +68,7 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CompressionJob 
 
 async def _score_all(pool: Any, jobs: list[CompressionJob | UpscalingJob]) -> dict[str, dict[str, Any]]:
     async def one(job: CompressionJob | UpscalingJob) -> Any:
-        return await (pool.upscaling(job) if isinstance(job, UpscalingJob) else pool.compression(job))
+        return await pool.score(job)
 
     verdicts = await asyncio.gather(*(one(j) for j in jobs))
     return {j.task_id: _comparable(v) for j, v in zip(jobs, verdicts, strict=True)}

@@ -108,17 +108,14 @@ async def test_metered_pool_counts_busy_workers() -> None:
         def __init__(self) -> None:
             self.gate = asyncio.Event()
 
-        async def compression(self, job: int) -> int:
+        async def score(self, job: int) -> int:
             await self.gate.wait()
             return job
-
-        async def upscaling(self, job: int) -> int:
-            return await self.compression(job)
 
     metrics = ValidatorMetrics()
     inner = Pool()
     pool = MeteredPool(inner, metrics)
-    tasks = [asyncio.create_task(pool.compression(i)) for i in range(3)]
+    tasks = [asyncio.create_task(pool.score(i)) for i in range(3)]
     await asyncio.sleep(0.01)
     assert value(metrics.registry, "vidaio_validator_scoring_pool_busy") == 2  # 3 in flight, 2 workers
     assert pool.workers == 2  # delegated

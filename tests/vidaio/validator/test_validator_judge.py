@@ -18,8 +18,8 @@ from vidaio.fetch import FetchConfig, FetchError, FetchResult
 from vidaio.protocol import Capabilities, CompressionTask, TaskError, TaskResult, TaskType, UpscalingTask
 from vidaio.transport.client import DispatchResult
 from vidaio.validator import judge as judge_mod
-from vidaio.validator.dispatch import Answer, Assignment, answer_failure
-from vidaio.validator.judge import Judge, Ledger
+from vidaio.validator.dispatch import Answer, Assignment
+from vidaio.validator.judge import Judge, Ledger, answer_failure
 from vidaio.validator.roster import KnownMiner
 from vidaio.validator.tasks import TaskClip
 
@@ -34,11 +34,7 @@ class FakePool:
         self.verdict = verdict
         self.jobs: list[Any] = []
 
-    async def compression(self, job: Any, seen_sha256: tuple[str, ...] = ()) -> Any:
-        self.jobs.append(job)
-        return self.verdict
-
-    async def upscaling(self, job: Any, seen_sha256: tuple[str, ...] = ()) -> Any:
+    async def score(self, job: Any, seen_sha256: tuple[str, ...] = ()) -> Any:
         self.jobs.append(job)
         return self.verdict
 
