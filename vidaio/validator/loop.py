@@ -62,7 +62,7 @@ class RoundStats:
     recorded: int = 0
     status: str = "skipped"
     statuses: Counter[str] = field(default_factory=Counter)
-    scores: dict[str, list[float]] = field(default_factory=lambda: {"compression": [], "upscaling": []})
+    scores: dict[str, list[float]] = field(default_factory=lambda: {str(t): [] for t in KINDS})
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_KEYS, 0.0))
     wall_s: float = 0.0
     random_weights: bool = False
