@@ -32,14 +32,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from scoring.chroma import frame_planes
-from scoring.media.frames import DecodeError, iter_frames
+from scoring.chroma import decode_chroma
 
 
 @dataclass(frozen=True)
@@ -71,17 +69,8 @@ def _se(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _frames(path: str | Path, wanted: Sequence[int]) -> dict[int, tuple[np.ndarray, ...]]:
-    got: dict[int, tuple[np.ndarray, ...]] = {}
-    n = -1
-    with closing(iter_frames(path)) as frames:
-        for n, frame in enumerate(frames):
-            if n in wanted:
-                got[n] = frame_planes(frame)
-            if n >= wanted[-1]:
-                break
-    if len(got) != len(wanted):
-        raise DecodeError(f"{path}: frame {wanted[-1]} requested but the stream has only {n + 1} frames")
-    return got
+    """The (Y, U, V) planes of the frames at `wanted` (sorted, distinct), by index."""
+    return dict(zip(wanted, decode_chroma(path, wanted), strict=True))
 
 
 @dataclass(frozen=True)
