@@ -211,7 +211,7 @@ def render_pieapp(d: dict) -> list[str]:
 
 
 def render_compression(d: dict) -> list[str]:
-    from benchmarks.bench_compression import render_markdown  # one renderer for the bench and this report
+    from benchmarks.compression_report import render_markdown  # one renderer for the bench and this report
 
     return render_markdown(d)
 
