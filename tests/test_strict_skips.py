@@ -31,11 +31,12 @@ def _make_test(tmp_path: Path, **make_vars: str) -> subprocess.CompletedProcess[
     sample.write_text(SAMPLE)
     args = f"-p tests.strict_skips -p no:cacheprovider -q {sample}"
     extra = [f"{k}={v}" for k, v in make_vars.items()]
-    dry = subprocess.run(["make", "-n", "-s", "test", f"PYTEST_ARGS={args}", *extra], cwd=ROOT,
+    # Neither the dry run nor the run may inherit the outer CI run's switches: only make_vars decide.
+    env = {k: v for k, v in os.environ.items() if k not in {"VIDAIO_STRICT_SKIPS", "CI"}}
+    dry = subprocess.run(["make", "-n", "-s", "test", f"PYTEST_ARGS={args}", *extra], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     line = next(ln for ln in dry.stdout.splitlines() if "-m pytest" in ln)
-    env = {k: v for k, v in os.environ.items() if k not in {"VIDAIO_STRICT_SKIPS", "CI"}}
     return subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -29,6 +29,12 @@ OTHER_ENV_VARS = frozenset(
         "VIDAIO_PYTHON",
         "VIDAIO_PM2_LOG_DIR",
         "VIDAIO_WEIGHTS_DIR",
+        "VIDAIO_STRICT_SKIPS",  # tests/strict_skips.py (CI)
+        "VIDAIO_RAY_HEAD",  # ecosystem.config.js: the Ray head/worker pm2 apps
+        "VIDAIO_RAY_ADDRESS",
+        "VIDAIO_RAY_PORT",
+        "VIDAIO_RAY_NUM_CPUS",
+        "VIDAIO_RAY_NUM_GPUS",
     }
 )
 

@@ -91,9 +91,10 @@ def test_localnet_smoke_two_rounds(tmp_path: Path) -> None:
     assert search["accumulate_score"] > lazy["accumulate_score"], (search, lazy)
 
     # weights: 0.6 compression / 0.4 upscaling, the same on the chain file as in the report
-    assert report["pool_share"]["compression"] == pytest.approx(0.6, abs=1e-6)
-    assert report["pool_share"]["upscaling"] == pytest.approx(0.4, abs=1e-6)
-    assert sum(report["weights"].values()) == pytest.approx(1.0, abs=1e-6)
+    # (the chain holds u16-quantised weights, as subtensor does: 60/40 within the quantisation step)
+    assert report["pool_share"]["compression"] == pytest.approx(0.6, abs=1e-4)
+    assert report["pool_share"]["upscaling"] == pytest.approx(0.4, abs=1e-4)
+    assert sum(report["weights"].values()) == pytest.approx(1.0, abs=1e-4)
     assert report["weight_set_successes"] >= 1
 
     # one history row per task sent, every round finished

@@ -135,7 +135,7 @@ async def test_a_deadline_inside_the_upload_margin_is_refused_at_once(world: Wor
 
 
 async def test_start_up_refuses_unregistered_hotkey_and_missing_bucket(world: World, tmp_path: Path) -> None:
-    with pytest.raises(MinerStartupError, match="is not registered on netuid 1"):
+    with pytest.raises(MinerStartupError, match=r"is not registered on .*netuid 1"):
         await build_miner(miner_config(world, "stranger", tmp_path / "w"))
     cfg = miner_config(world, "miner_a", tmp_path / "w")
     cfg.storage.bucket = "no-such-bucket-here"
