@@ -131,10 +131,25 @@ class LocalnetChain:
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
         con.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-        con.execute("PRAGMA journal_mode=WAL")
+        self._enable_wal(con)
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
         return con
+
+    def _enable_wal(self, con: sqlite3.Connection) -> None:
+        """WAL once per file (it persists). Switching the journal mode needs the file to itself and SQLite
+        answers 'database is locked' at once, without the busy handler, while another process is creating the
+        schema — as every neuron of the localnet does at start — so retry until the busy timeout."""
+        give_up = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= give_up:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:

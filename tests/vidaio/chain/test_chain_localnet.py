@@ -165,15 +165,17 @@ def test_two_processes_share_one_chain_file(tmp_path: Path) -> None:
                          text=True)
         for role in ("validator", "miner")
     ]
-    outs = []
+    results = []
     for p in procs:
         try:
-            out, err = p.communicate(timeout=60)
+            results.append(p.communicate(timeout=60))
         finally:
             p.kill()
-        assert p.returncode == 0, err[-2000:]
-        outs.append(json.loads(out.strip().splitlines()[-1]))
-    val, miner = outs
+    # both processes' stderr on failure: the one that waited is rarely the one that went wrong
+    report = "\n".join(f"--- {role} (exit {p.returncode}):\n{err[-2000:]}"
+                       for role, p, (_, err) in zip(("validator", "miner"), procs, results, strict=True))  # fmt: skip
+    assert all(p.returncode == 0 for p in procs), report
+    val, miner = (json.loads(out.strip().splitlines()[-1]) for out, _ in results)
     assert val == {"ok": True, "miner_axon": "127.0.0.1:8123"}
     assert miner == {"incentive": 1.0, "validators": ["VAL"]}
     final = LocalnetChain(path, hotkey="x").snapshot()
