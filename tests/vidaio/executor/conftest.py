@@ -34,6 +34,19 @@ SYSTEM_CONFIG = {"health_check_period_ms": 2000, "health_check_failure_threshold
 START_ATTEMPTS = 2  # a node start can time out while the machine is saturated; one more try
 
 
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (the raylet's worker processes)."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            out.append(int(status.parent.name))
+    return out
+
+
 @dataclass
 class RayTestCluster:
     cluster: Any
@@ -65,16 +78,39 @@ class RayTestCluster:
         return node
 
     def kill_raylet(self, node: Any) -> None:
-        """SIGKILL the node's raylet (a machine lost mid-job), then reap the rest of its processes."""
+        """SIGKILL the node's raylet and, at the same instant, the worker processes it started (a machine lost
+        mid-job: nothing on it survives), then reap the rest of its processes. Killing the raylet alone leaves
+        its workers alive for a moment, and a worker can still finish the job and answer through the driver's
+        direct connection (seen in CI: the 'lost node' answered ok)."""
         (raylet,) = node.all_processes["raylet"]
+        workers = _children(raylet.process.pid)
+        assert workers, "the node to kill runs no worker process (its job was not running there)"
         os.kill(raylet.process.pid, signal.SIGKILL)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         raylet.process.wait(10)
         self.workers.remove(node)
         self.cluster.remove_node(node, allow_graceful=False)
 
 
+    def wait_settled(self, timeout_s: float = 60.0) -> None:
+        """Until Ray's control store reports alive exactly the nodes this cluster still runs: a node killed by an
+        earlier test stays 'Alive' there for a few health-check periods, and an actor placed on it meanwhile dies
+        at once (seen in CI as 'worker node ... was lost mid-task' in the next test)."""
+        import ray
+
+        live = {self.head_id, *(n.node_id for n in self.workers)}
+        give_up = time.monotonic() + timeout_s
+        while {n["NodeID"] for n in ray.nodes() if n.get("Alive")} != live:
+            assert time.monotonic() < give_up, f"Ray still reports dead nodes alive after {timeout_s:.0f}s"
+            time.sleep(0.25)
+
+
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[RayTestCluster]:
+def _ray_cluster_session() -> Iterator[RayTestCluster]:
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
@@ -100,3 +136,9 @@ def ray_cluster() -> Iterator[RayTestCluster]:
         ray.shutdown()
         cluster.shutdown()
 
+
+@pytest.fixture
+def ray_cluster(_ray_cluster_session: RayTestCluster) -> RayTestCluster:
+    """The session's cluster, with every node killed by an earlier test already known dead."""
+    _ray_cluster_session.wait_settled()
+    return _ray_cluster_session
