@@ -152,7 +152,7 @@ def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> 
     }
 
 
-def _ffmpeg(*args: str) -> None:
+def ffmpeg_to(*args: str) -> None:
     """Run ffmpeg writing to a temporary name; the last argument (the output) appears only when complete."""
     out = Path(args[-1])
     tmp = out.with_name(f".part-{out.name}")
@@ -174,7 +174,7 @@ def _encode(src: Path, out: Path, codec: str, crf: int, preset: str, extra: list
             else:
                 j = args.index("-x265-params")
                 args[j + 1] = args[j + 1] + ":" + extra[1]
-        _ffmpeg(*args)
+        ffmpeg_to(*args)
     return out
 
 
@@ -196,12 +196,12 @@ def answers(clip: Path, work: Path, settings: CompressionSettings) -> Iterator[t
     info = probe(ref)
     half = work / "half.mp4"
     if not half.exists():
-        _ffmpeg("-i", str(ref), "-vf", f"scale={info.width // 4 * 2}:{info.height // 4 * 2}:flags=area",
+        ffmpeg_to("-i", str(ref), "-vf", f"scale={info.width // 4 * 2}:{info.height // 4 * 2}:flags=area",
                 "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", str(half))  # fmt: skip
     for flt in ("lanczos", "bicubic"):
         up = work / f"up-{flt}.mp4"
         if not up.exists():
-            _ffmpeg("-i", str(half), "-vf", f"scale={info.width}:{info.height}:flags={flt},setsar=1",
+            ffmpeg_to("-i", str(half), "-vf", f"scale={info.width}:{info.height}:flags={flt},setsar=1",
                     "-c:v", "libx265", "-crf", "18", "-x265-params", "log-level=error", "-pix_fmt", "yuv420p",
                     "-tag:v", "hvc1", str(up))  # fmt: skip
         yield "honest", f"upscale x2 {flt}", ref, up
@@ -218,7 +218,7 @@ def _synthetic(pattern: str) -> Path:
     """A generated 320x180 clip (the tests' kind of content: testsrc2 has far more colour detail than footage)."""
     out = CACHE / f"synthetic-{pattern}.mp4"
     if not out.exists():
-        _ffmpeg("-f", "lavfi", "-i", f"{pattern}=size=320x180:rate=24", "-frames:v", "96", "-c:v", "libx264",
+        ffmpeg_to("-f", "lavfi", "-i", f"{pattern}=size=320x180:rate=24", "-frames:v", "96", "-c:v", "libx264",
                 "-crf", "12", "-pix_fmt", "yuv420p", str(out))  # fmt: skip
     return out
 
@@ -246,7 +246,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         ref = work / "ref.mp4"
         if not ref.exists():
-            _ffmpeg("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
+            ffmpeg_to("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
         for kind, name, r, d in answers(ref, work, settings):
             if (clip.stem, name, args.seconds) in done:
                 continue

@@ -29,8 +29,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.calibrate_chroma import ffmpeg_to
 from scoring.claims import ClaimPrint, claim_print, cross_ratio, same_solution
-from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices
@@ -49,20 +49,9 @@ HONEST = [
 ]
 
 
-def _ffmpeg(*args: str) -> None:
-    """Run ffmpeg writing to a temporary name; the last argument (the output) appears only when complete."""
-    out = Path(args[-1])
-    tmp = out.with_name(f".part-{out.name}")
-    try:
-        run_ffmpeg(["-loglevel", "error", *args[:-1], "-f", "mp4", str(tmp)], timeout_s=900)
-        tmp.rename(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _encode(src: Path, out: Path, codec: str, crf: int, preset: str) -> Path:
     if not out.exists():
-        _ffmpeg(*encode_args(src, out, codec, crf, preset=preset, threads=2)[:-3], str(out))
+        ffmpeg_to(*encode_args(src, out, codec, crf, preset=preset, threads=2)[:-3], str(out))
     return out
 
 
@@ -74,11 +63,11 @@ def answers(ref: Path, work: Path) -> dict[str, tuple[str, Path]]:
     base = work / "hevc-22-medium.mp4"
     remux = work / "copy-remux.mp4"
     if not remux.exists():
-        _ffmpeg("-i", str(base), "-c", "copy", "-metadata", "title=mine", str(remux))
+        ffmpeg_to("-i", str(base), "-c", "copy", "-metadata", "title=mine", str(remux))
     got["copy remux of hevc crf22 p medium"] = ("hevc", remux)
     recode = work / "copy-reencode-crf23.mp4"
     if not recode.exists():
-        _ffmpeg(*encode_args(base, recode, "hevc", 23, preset="medium", threads=2)[:-3], str(recode))
+        ffmpeg_to(*encode_args(base, recode, "hevc", 23, preset="medium", threads=2)[:-3], str(recode))
     got["copy transcode (crf23) of hevc crf22 p medium"] = ("hevc", recode)
     return got
 
@@ -118,7 +107,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         ref = work / "ref.mp4"
         if not ref.exists():
-            _ffmpeg("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
+            ffmpeg_to("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
         info = probe(ref)
         got = answers(ref, work)
         n = info.frame_count
