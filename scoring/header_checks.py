@@ -13,14 +13,20 @@ Only what an honest encoder writes is accepted (`scoring.media.mp4box` reads it)
 - an identity display matrix (`display_matrix`): rotation/flip metadata is applied by ffmpeg
   (VMAF) but not by PyAV (validation, colour check, PIE-APP), so the stages would score different
   pictures; an honest answer keeps the reference's orientation, so it is refused, not applied;
-- a frame no larger than the expected one (`wrong_resolution`, the decompression-bomb check).
+- a frame no larger than the expected one (`wrong_resolution`, the decompression-bomb check);
+- parameter sets in the sample description (`hvcC` / `avcC`) that quantise chroma no coarser than
+  an honest engine encoder does (`chroma_qp_offset`: `scoring.media.bitstream`; in-band parameter
+  sets are checked by the probe's packet pass, `ProbeInfo.chroma_qp_problem`).
 
 Pure: `header_problems` returns (reason value, detail) pairs; `scoring.validation` makes them failures.
 """
 
 from __future__ import annotations
 
+from scoring.media.bitstream import config_problem
 from scoring.media.mp4box import IDENTITY_MATRIX, Mp4Header, Mp4Track
+
+CONFIG_CODECS = {"hvcC": "hevc", "avcC": "h264"}
 
 
 def _edit_problem(track: Mp4Track) -> str | None:
@@ -96,6 +102,9 @@ def header_problems(
                 "(declared by the MP4 header, not decoded)",
             )
         )
+    codec = CONFIG_CODECS.get(track.config_box)
+    if codec is not None and (qp := config_problem(codec, track.config)) is not None:
+        out.append(("chroma_qp_offset", qp))
     if tuple(track.matrix) != IDENTITY_MATRIX:
         out.append(
             ("display_matrix", "the track has a rotation/flip display matrix; frames must be stored upright")

@@ -70,6 +70,7 @@ class Reason(StrEnum):
     EXTRA_STREAM = "extra_stream"
     DISPLAY_MATRIX = "display_matrix"
     COLOUR_TAGS = "colour_tags"
+    CHROMA_QP_OFFSET = "chroma_qp_offset"
     SCORING_BUDGET_EXCEEDED = "scoring_budget_exceeded"
 
 
@@ -346,6 +347,8 @@ def validate_output(
         return ValidationResult((Failure(Reason.NOT_A_VIDEO, str(exc)), *dup), sha256=digest)
 
     failures = check_output(info, expected)
+    if info.chroma_qp_problem:
+        failures.append(Failure(Reason.CHROMA_QP_OFFSET, info.chroma_qp_problem))
     if info.is_mp4 and not has_header:
         failures.append(Failure(Reason.WRONG_CONTAINER, "the MP4 boxes cannot be read (no readable moov)"))
     if info.video_streams != 1 or info.other_streams:

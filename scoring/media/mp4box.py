@@ -29,6 +29,7 @@ MAX_MOOV_BYTES = 64 * 1024 * 1024
 MAX_TRACKS = 64
 MAX_EDITS_READ = 16
 _CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl", b"edts"}
+CONFIG_BOXES = (b"hvcC", b"avcC", b"av1C")
 IDENTITY_MATRIX = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 
@@ -61,6 +62,8 @@ class Mp4Track:
     chunk_count: int | None = None
     sample_entries: int = 0
     table_error: str = ""
+    config_box: str = ""  # the sample entry's decoder configuration box: "hvcC", "avcC", "av1C" or ""
+    config: bytes = b""  # its payload (parameter sets: `scoring.media.bitstream`)
 
     @property
     def pixels(self) -> int:
@@ -163,6 +166,14 @@ def _stsc_samples(data: bytes, ps: int, count: int, chunks: int) -> int:
     return int(((nxt - first) * per_chunk).sum())
 
 
+def _config(data: bytes, start: int, end: int) -> dict[str, object]:
+    """The decoder configuration box among a visual sample entry's children (after its 78-byte header)."""
+    for kind, ps, pe in _boxes(data, start, end):
+        if kind in CONFIG_BOXES:
+            return {"config_box": kind.decode("latin-1"), "config": bytes(data[ps:pe])}
+    return {}
+
+
 def _track(data: bytes, start: int, end: int) -> Mp4Track:
     f: dict = {}
     stsc: tuple[int, int] | None = None
@@ -199,6 +210,7 @@ def _track(data: bytes, start: int, end: int) -> Mp4Track:
                         if ee - es >= 28:
                             w, h = struct.unpack_from(">HH", data, es + 24)
                             f["fourcc"], f["width"], f["height"] = fourcc.decode("latin-1"), w, h
+                            f.update(_config(data, es + 78, ee))
                 elif kind == b"stsz" and pe - ps >= 12:
                     fixed, count = struct.unpack_from(">II", data, ps + 4)
                     if fixed == 0 and count * 4 > pe - ps - 12:

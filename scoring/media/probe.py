@@ -11,6 +11,8 @@ from typing import Any
 
 import av
 
+from scoring.media.bitstream import BitstreamError, InbandScan
+
 MP4_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
 """FFmpeg's demuxer name for MP4 and QuickTime; `container_brand` tells them apart."""
 
@@ -31,6 +33,8 @@ class ProbeInfo:
     order: two files with the same value carry the same coded stream, whatever the container.
     `color_range` / `colorspace` are FFmpeg's AVColorRange / AVColorSpace of the stream (0 / 2 =
     unspecified); `video_streams` / `other_streams` count the container's streams.
+    `chroma_qp_problem` (only with `count_frames=True`, H.264/HEVC) names an in-band PPS that
+    quantises chroma coarser than an honest encoder does (`scoring.media.bitstream`), else "".
     """
 
     path: str
@@ -52,6 +56,7 @@ class ProbeInfo:
     colorspace: int = 2
     video_streams: int = 1
     other_streams: int = 0
+    chroma_qp_problem: str = ""
 
     @property
     def is_mp4(self) -> bool:
@@ -84,20 +89,36 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
 
 
 def count_packets(
-    container: av.container.InputContainer, stream_index: int, max_packets: int | None = None
+    container: av.container.InputContainer,
+    stream_index: int,
+    max_packets: int | None = None,
+    scan: InbandScan | None = None,
 ) -> tuple[int, str]:
     """Number of non-empty packets of one stream (one per frame for video) and the sha256 of their
     payloads; demux only, no decode. Stops after `max_packets` + 1 packets (the count then says
-    "more than `max_packets`"): a hostile header cannot make the probe read millions of packets."""
+    "more than `max_packets`"): a hostile header cannot make the probe read millions of packets.
+    `scan` (optional) reads the NAL unit headers of every packet and parses in-band PPS bodies."""
     n = 0
     digest = hashlib.sha256()
     for packet in container.demux(container.streams[stream_index]):
         if packet.size > 0:
             n += 1
-            digest.update(bytes(packet))
+            data = bytes(packet)
+            digest.update(data)
+            if scan is not None:
+                scan.packet(data)
             if max_packets is not None and n > max_packets:
                 break
     return n, digest.hexdigest()
+
+
+def _inband_scan(codec: str, extradata: bytes | None) -> InbandScan | None:
+    if codec not in ("hevc", "h264") or not extradata:
+        return None  # Annex B or unknown: no length-prefixed packets (an MP4 always has hvcC/avcC)
+    try:
+        return InbandScan.for_config(codec, extradata)
+    except (BitstreamError, IndexError):
+        return None  # the header check (`scoring.header_checks`) reports an unreadable record
 
 
 def probe(path: str | Path, *, count_frames: bool = True, max_packets: int | None = None) -> ProbeInfo:
@@ -128,7 +149,10 @@ def probe(path: str | Path, *, count_frames: bool = True, max_packets: int | Non
         codec = getattr(cc.codec, "canonical_name", None) or cc.codec.name
         declared = int(stream.frames or 0)
         brand = str(container.metadata.get("major_brand", "") or "")
-        frames, stream_sha = count_packets(container, stream.index, max_packets) if count_frames else (declared, "")
+        scan = _inband_scan(codec, cc.extradata) if count_frames else None
+        frames, stream_sha = (
+            count_packets(container, stream.index, max_packets, scan) if count_frames else (declared, "")
+        )
         return ProbeInfo(
             path=str(p),
             container=container.format.name,
@@ -149,6 +173,7 @@ def probe(path: str | Path, *, count_frames: bool = True, max_packets: int | Non
             colorspace=int(getattr(cc, "colorspace", 2) or 2),
             video_streams=len(container.streams.video),
             other_streams=len(container.streams) - len(container.streams.video),
+            chroma_qp_problem=(scan.problem or "") if scan is not None else "",
         )
     except av.FFmpegError as exc:
         raise ProbeError(f"{p}: cannot read the video stream ({exc})") from exc
