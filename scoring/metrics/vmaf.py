@@ -208,6 +208,32 @@ def vmaf_frames(
     return result
 
 
+def layout(wanted: Sequence[int], n_frames: int, window: int) -> tuple[list[int], dict[int, int]]:
+    """The frame sequence one libvmaf run scores with `n_subsample = 2 * window + 1`, and each
+    sampled frame's position in it.
+
+    libvmaf computes its spatial features (VIF, ADM) only at positions that are multiples of
+    `n_subsample` but its temporal one (motion) at every position, and predicts only those
+    positions. Each sampled frame's own window (its true neighbours, clipped at the clip's ends) is
+    laid out so the sampled frame lands on such a position; the gaps are filled with copies of the
+    next window's first frame (their values are never read: a kept frame's motion uses only its
+    own window). Frame 0, when sampled, stays at position 0, where libvmaf's motion is 0 as in a
+    full run; the last frame, when sampled, stays last. VIF/ADM then run on ~1 frame in
+    `n_subsample` instead of every window frame, with the same kept values.
+    """
+    step = 2 * window + 1
+    seq: list[int] = []
+    at: dict[int, int] = {}
+    for i in wanted:
+        start, end = max(0, i - window), min(n_frames - 1, i + window)
+        # the first multiple of step with room for i's left side
+        pos = -(-(len(seq) + i - start) // step) * step
+        seq.extend([start] * (pos - (i - start) - len(seq)))
+        at[i] = pos
+        seq.extend(range(start, end + 1))
+    return seq, at
+
+
 def vmaf_windows(
     reference: Mapping[int, Planes],
     distorted: Mapping[int, Planes],
@@ -224,9 +250,10 @@ def vmaf_windows(
     """Sampled VMAF from frames already decoded (`scoring.media.decode`), every model in ONE libvmaf run.
 
     `reference` / `distorted` map frame numbers to (Y, U, V) planes and must hold every frame of
-    `window_frames(indices, n_frames, window)`. Those frames are written as raw yuv420p, in order,
-    and scored exactly as `vmaf_frames` scores them (same frames, same neighbours: each kept value
-    equals a full-clip run's at that index); nothing is decoded again. Returns {model: result}.
+    `window_frames(indices, n_frames, window)`. Those frames are written as raw yuv420p in the
+    order of `layout` and scored with `n_subsample` so that only the sampled frames (plus at most
+    one filler) get the spatial features; each kept value equals a full-clip run's at that index
+    (same frame, same true neighbours for motion); nothing is decoded again. Returns {model: result}.
     """
     if not indices:
         raise VmafInputError("no frame indices to score")
@@ -245,6 +272,8 @@ def vmaf_windows(
     if distorted[frames[0]][0].shape != (h, w):
         dh, dw = distorted[frames[0]][0].shape
         raise VmafInputError(f"resolution mismatch: distorted is {dw}x{dh}, reference is {w}x{h}")
+    seq, at = layout(wanted, n_frames, window)
+    step = 2 * window + 1
     uniq = list(dict.fromkeys(models))
     names = {m: f"m{k}" for k, m in enumerate(uniq)}
     spec = "|".join(f"version={m}\\:name={names[m]}" for m in uniq)
@@ -254,11 +283,11 @@ def vmaf_windows(
     with tempfile.TemporaryDirectory(prefix="vidaio-vmaf-", dir=shm) as tmp:  # raw frames: RAM if possible
         for name, src in (("d.yuv", distorted), ("r.yuv", reference)):
             with open(Path(tmp) / name, "wb") as fh:
-                for f in frames:
+                for f in seq:
                     for plane in src[f]:
-                        fh.write(np.ascontiguousarray(plane).tobytes())
+                        fh.write(np.ascontiguousarray(plane).data)
         graph = (
-            f"[0:v][1:v]libvmaf=model='{spec}':n_threads={threads}:shortest=1:"
+            f"[0:v][1:v]libvmaf=model='{spec}':n_threads={threads}:n_subsample={step}:shortest=1:"
             f"log_fmt=json:log_path={_LOG_NAME}"
         )
         run_ffmpeg(
@@ -271,11 +300,11 @@ def vmaf_windows(
         try:
             data = json.loads((Path(tmp) / _LOG_NAME).read_text())
             rows = {int(fr["frameNum"]): fr["metrics"] for fr in data["frames"]}
-            per_model = {m: {i: float(rows[frames.index(i)][names[m]]) for i in wanted} for m in uniq}
+            per_model = {m: {i: float(rows[at[i]][names[m]]) for i in wanted} for m in uniq}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise VmafError(f"cannot read the libvmaf log: {exc}") from exc
-    if len(rows) != len(frames):
-        raise VmafError(f"libvmaf scored {len(rows)} frames, expected the {len(frames)} window frames")
+    if len(rows) != -(-len(seq) // step):
+        raise VmafError(f"libvmaf scored {len(rows)} frames, expected {-(-len(seq) // step)} of {len(seq)}")
     elapsed = time.monotonic() - started
     out = {m: VmafResult(pf, harmonic_mean(list(pf.values())), m, elapsed) for m, pf in per_model.items()}
     logger.debug("VMAF {} sampled {} in one run: {:.2f} s", uniq, wanted, elapsed)
