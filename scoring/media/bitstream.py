@@ -14,8 +14,9 @@ in-band PPS NAL units in the packets, and says what no honest encoder of the min
 - H.264: `chroma_qp_index_offset` / `second_chroma_qp_index_offset` above the maximum; an explicit
   PPS scaling matrix whose chroma lists are coarser than the luma ones.
 
-Negative offsets (finer chroma; x264 writes -2 or -3 with its psy options) cost the encoder bytes
-and are accepted. Measured honest values: `benchmarks/calibrate_chroma.py --qp-offsets`.
+Negative offsets (finer chroma; x264 writes -2..-4 with its psy options) cost the encoder bytes
+and are accepted. Measured honest values: `MAX_CHROMA_QP_OFFSET`, and every honest answer of
+`benchmarks/calibrate_chroma.py` (which checks this rule too).
 
 Bounded: NAL units are walked by their length prefixes only; a PPS body is parsed only up to its
 chroma fields and scaling lists (< 1 kB read); at most `MAX_PPS_PER_STREAM` PPS are parsed.
@@ -26,8 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-MAX_CHROMA_QP_OFFSET = 1
-"""Largest chroma QP offset accepted in 4:2:0: honest x265 writes 0, x264 -4..0 (psy options)."""
+MAX_CHROMA_QP_OFFSET = 0
+"""Largest chroma QP offset accepted in 4:2:0. Measured: x265 writes 0 at every preset and tune;
+x264 0 (ultrafast..faster, tune psnr/ssim), -2 (fast..veryslow), -3 (film), -4 (grain,
+stillimage). +1 already pays: x265 cbqpoffs=1 +0.012 S_f, x264 written +1 +0.032 over -2."""
 MAX_CHROMA_QP_OFFSET_444 = 7
 """In 4:4:4 x264 adds 6 (chroma at full resolution; honest +4..+6). Such an answer is refused for its
 pixel format anyway; the allowance only keeps that the one reason given."""
