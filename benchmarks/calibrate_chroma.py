@@ -6,8 +6,15 @@ For every clip in the media folder (trimmed to `--seconds`, stream copy) it enco
 answers the miner engine can produce: av1 (SVT-AV1), hevc (x265) and h264 at the engine's presets,
 over a CRF grid spanning `CompressionSettings.crf_ranges`, plus av1/hevc at a slow and a fast
 preset; and the honest upscaling answers (x2 lanczos and bicubic of the clip's half-size
-version). Then the attacks of issue 19 at the same CRFs: x265 `cbqpoffs=12:crqpoffs=12` and
-chroma blur + saturation x0.66 (`boxblur` on chroma, `hue=s=0.66`).
+version). Then the attacks of issue 19 at the same CRFs: x265 `cbqpoffs=12:crqpoffs=12`, x264
+`chroma-qp-offset=12` and chroma blur + saturation x0.66 (`boxblur` on chroma, `hue=s=0.66`), and
+chroma blur alone (`gblur` on the U and V planes, sigma 2 and 4, before an honest encode).
+
+Every answer is also checked for signalled chroma QP starvation (`scoring.media.bitstream`: the
+sample description's and the in-band PPS, as validation does): `qp_problem` in the rows.
+With `--score`, every attack and the honest encode of the same codec/CRF/preset are scored with the
+real scoring path (`scoring.evaluate.evaluate_compression`, VMAF threshold 70) with the colour
+checks off: `sf_gain` = what the attack would earn over the honest encode if it were not refused.
 
 Each answer gets VMAF-NEG on 5 seeded frames (the validator's draw) and the colour statistics
 over `--draws` independent 5-frame draws (salt "chroma", like the validator): the worst draw
@@ -35,8 +42,11 @@ from rich.console import Console
 from rich.table import Table
 
 from scoring.chroma import chroma_failure, chroma_stats, frame_planes
+from scoring.header_checks import CONFIG_CODECS
+from scoring.media.bitstream import config_problem
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.frames import iter_frames
+from scoring.media.mp4box import read_mp4_header
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices, vmaf_frames
@@ -54,8 +64,10 @@ CRFS = {
 EXTRA_PRESETS = {"av1": ["4", "12"], "hevc": ["slow", "ultrafast"]}
 EXTRA_CRFS = {"av1": [30, 40], "hevc": [22, 28]}
 ATTACK_CRFS = [18, 22, 25, 28, 32]
+BLUR_CRFS = {"hevc": [22, 28], "h264": [23], "av1": [35]}
 SYNTHETIC = ("testsrc2", "mandelbrot", "smptehdbars")
 BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
+CHROMA_BLUR = {f"gblur{s}": f"gblur=sigma={s}:planes=6" for s in (2, 4)}  # U and V planes only
 
 
 @dataclass
@@ -107,7 +119,11 @@ def _psnr(mse: float) -> float:
 def _pooled(s: Sums, idx: list[int]) -> dict[str, float]:
     se = s.se[idx].sum(axis=0)
     k = len(idx)
-    py, pu, pv = _psnr(se[0] / (k * s.n_luma)), _psnr(se[1] / (k * s.n_chroma)), _psnr(se[2] / (k * s.n_chroma))
+    py, pu, pv = (
+        _psnr(se[0] / (k * s.n_luma)),
+        _psnr(se[1] / (k * s.n_chroma)),
+        _psnr(se[2] / (k * s.n_chroma)),
+    )
     ref_dev = s.ref_dev[idx].sum()
     det = s.detail[idx].sum(axis=0)
     sat = math.sqrt(s.dist_dev[idx].sum() / ref_dev) if ref_dev > 0 else 1.0
@@ -148,8 +164,40 @@ def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> 
         "psnr_c_min": min(p["psnr_c"] for p in pooled),
         "psnr_y_median": statistics.median(p["psnr_y"] for p in pooled),
         "ref_rms_min": min(p["ref_rms"] for p in pooled),
-        "draws": [(round(p["gap"], 4), round(p["detail_db"], 4), round(p["sat"], 4), round(p["psnr_c"], 3)) for p in pooled],
+        "draws": [
+            (round(p["gap"], 4), round(p["detail_db"], 4), round(p["sat"], 4), round(p["psnr_c"], 3))
+            for p in pooled
+        ],
     }
+
+
+def qp_problem(path: Path) -> str | None:
+    """The chroma-QP rule as validation applies it: sample description PPS, then in-band PPS."""
+    header = read_mp4_header(path)
+    track = header.video_tracks[0] if header is not None and header.video_tracks else None
+    codec = CONFIG_CODECS.get(track.config_box) if track is not None else None
+    why = config_problem(codec, track.config) if track is not None and codec is not None else None
+    return why or probe(path).chroma_qp_problem or None
+
+
+def score_sf(ref: Path, dist: Path, codec: str) -> float:
+    """S_f with the real scoring path, colour checks off (what the answer earns if not refused)."""
+    from scoring.config import ScoringConfig
+    from scoring.evaluate import evaluate_compression
+
+    off = MetricsConfig(vmaf_threads=2).model_copy(
+        update={"chroma_max_luma_gap_db": 0.0, "chroma_min_saturation_ratio": 0.0, "chroma_min_psnr_db": 0.0}
+    )
+    v = evaluate_compression(
+        ref, dist, vmaf_threshold=70.0, codec=codec, task_id=f"cal-{dist.stem}", secret="calibration",
+        scoring_cfg=ScoringConfig(), metrics_cfg=off,
+    )  # fmt: skip
+    return float(v.score)
+
+
+def _honest_twin(work: Path, name: str, settings: CompressionSettings) -> tuple[str, Path]:
+    codec, crf = name.split()[0], int(name.split()[1][3:])
+    return codec, work / f"{codec}-{crf}-{settings.preset(codec)}.mp4"
 
 
 def ffmpeg_to(*args: str) -> None:
@@ -171,6 +219,8 @@ def _encode(src: Path, out: Path, codec: str, crf: int, preset: str, extra: list
             i = args.index("-vf") if "-vf" in extra else None
             if i is not None:  # replace the encoder's own filter chain
                 args[i + 1] = extra[extra.index("-vf") + 1] + ",setsar=1"
+            elif extra[0] == "-x264-params":
+                args[-1:-1] = extra
             else:
                 j = args.index("-x265-params")
                 args[j + 1] = args[j + 1] + ":" + extra[1]
@@ -184,14 +234,20 @@ def answers(clip: Path, work: Path, settings: CompressionSettings) -> Iterator[t
     for codec, crfs in CRFS.items():
         for crf in crfs:
             preset = settings.preset(codec)
-            yield "honest", f"{codec} crf{crf} p{preset}", ref, _encode(
-                ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset
+            yield (
+                "honest",
+                f"{codec} crf{crf} p{preset}",
+                ref,
+                _encode(ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset),
             )
     for codec, presets in EXTRA_PRESETS.items():
         for preset in presets:
             for crf in EXTRA_CRFS[codec]:
-                yield "honest", f"{codec} crf{crf} p{preset}", ref, _encode(
-                    ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset
+                yield (
+                    "honest",
+                    f"{codec} crf{crf} p{preset}",
+                    ref,
+                    _encode(ref, work / f"{codec}-{crf}-{preset}.mp4", codec, crf, preset),
                 )
     info = probe(ref)
     half = work / "half.mp4"
@@ -206,12 +262,50 @@ def answers(clip: Path, work: Path, settings: CompressionSettings) -> Iterator[t
                     "-tag:v", "hvc1", str(up))  # fmt: skip
         yield "honest", f"upscale x2 {flt}", ref, up
     for crf in ATTACK_CRFS:
-        yield "attack", f"hevc crf{crf} cbqpoffs=12", ref, _encode(
-            ref, work / f"atk-cbq-{crf}.mp4", "hevc", crf, "medium", ["-x265-params", "cbqpoffs=12:crqpoffs=12"]
+        yield (
+            "attack",
+            f"hevc crf{crf} cbqpoffs=12",
+            ref,
+            _encode(
+                ref,
+                work / f"atk-cbq-{crf}.mp4",
+                "hevc",
+                crf,
+                "medium",
+                ["-x265-params", "cbqpoffs=12:crqpoffs=12"],
+            ),
         )
-        yield "attack", f"hevc crf{crf} blur+sat0.66", ref, _encode(
-            ref, work / f"atk-blur-{crf}.mp4", "hevc", crf, "medium", ["-vf", BLUR_SAT]
+        yield (
+            "attack",
+            f"hevc crf{crf} blur+sat0.66",
+            ref,
+            _encode(ref, work / f"atk-blur-{crf}.mp4", "hevc", crf, "medium", ["-vf", BLUR_SAT]),
         )
+        yield (
+            "attack",
+            f"h264 crf{crf} chroma-qp-offset=12",
+            ref,
+            _encode(
+                ref,
+                work / f"atk-cqp-{crf}.mp4",
+                "h264",
+                crf,
+                "medium",
+                ["-x264-params", "chroma-qp-offset=12"],
+            ),
+        )
+    for codec, crfs in BLUR_CRFS.items():
+        for crf in crfs:
+            preset = settings.preset(codec)
+            for name, flt in CHROMA_BLUR.items():
+                yield (
+                    "attack",
+                    f"{codec} crf{crf} {name}",
+                    ref,
+                    _encode(
+                        ref, work / f"atk-{name}-{codec}-{crf}-{preset}.mp4", codec, crf, preset, ["-vf", flt]
+                    ),
+                )
 
 
 def _synthetic(pattern: str) -> Path:
@@ -228,8 +322,13 @@ def main() -> None:
     ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (*.mp4)")
     ap.add_argument("--seconds", type=float, default=2.0, help="each clip is trimmed to this length")
     ap.add_argument("--draws", type=int, default=40, help="5-frame draws per answer (worst one counts)")
-    ap.add_argument("--clips", default="*", help="only the clips whose name matches this glob (real and synthetic)")
-    ap.add_argument("--out", type=Path, default=OUT / "calibrate_chroma.json", help="rows are added to this file")
+    ap.add_argument(
+        "--clips", default="*", help="only the clips whose name matches this glob (real and synthetic)"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=OUT / "calibrate_chroma.json", help="rows are added to this file"
+    )
+    ap.add_argument("--score", action="store_true", help="S_f of every attack vs the honest encode (slower)")
     args = ap.parse_args()
     cfg = MetricsConfig()
     settings = CompressionSettings()
@@ -251,13 +350,30 @@ def main() -> None:
             if (clip.stem, name, args.seconds) in done:
                 continue
             m = measure(r, d, args.draws, cfg, f"{clip.stem}/{name}")
-            why = chroma_failure_worst(m, cfg, attacker_best=kind == "attack")
-            rows.append({"clip": clip.stem, "seconds": args.seconds, "kind": kind, "answer": name, **m, "refused": why})
+            m["qp_problem"] = qp_problem(d)
+            if args.score and kind == "attack":
+                codec, twin = _honest_twin(work, name, settings)
+                if not twin.exists():
+                    _encode(r, twin, codec, int(name.split()[1][3:]), settings.preset(codec))
+                m["sf_gain"] = score_sf(r, d, codec) - score_sf(r, twin, codec)
+            why = m["qp_problem"] or chroma_failure_worst(m, cfg, attacker_best=kind == "attack")
+            rows.append(
+                {
+                    "clip": clip.stem,
+                    "seconds": args.seconds,
+                    "kind": kind,
+                    "answer": name,
+                    **m,
+                    "refused": why,
+                }
+            )
             _save(args.out, args, rows, t0)
             con.log(f"{clip.stem:20s} {kind:6s} {name:28s} vmaf {m['vmaf_neg']:6.2f} gap {m['gap_max']:5.2f} "
                     f"sat {m['sat_min']:.3f} psnr_c {m['psnr_c_min']:5.2f} {'REFUSED ' + why if why else ''}")  # fmt: skip
     for r in rows:  # re-apply the configured rule to rows measured earlier
-        r["refused"] = chroma_failure_worst(r, cfg, attacker_best=r["kind"] == "attack")
+        r["refused"] = r.get("qp_problem") or chroma_failure_worst(
+            r, cfg, attacker_best=r["kind"] == "attack"
+        )
     report(rows, cfg, con)
     _save(args.out, args, rows, t0)
 
@@ -327,11 +443,25 @@ def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None
                    f"{r['sat_max']:.3f}", "yes" if r["refused"] else "NO")  # fmt: skip
     con.print(ta)
     con.print(f"attacks: {len(attacks)} answers, {sum(1 for r in attacks if r['refused'])} refused")
+    tk = Table(
+        title="attacks by kind: refused (chroma_qp_offset / colour check), S_f gain of those not refused"
+    )
+    for col in ("attack", "refused", "by qp rule", "gain median (not refused)", "gain max (not refused)"):
+        tk.add_column(col)
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for r in attacks:
+        kinds.setdefault(f"{r['answer'].split()[0]} {' '.join(r['answer'].split()[2:])}", []).append(r)
+    for k, rs in sorted(kinds.items()):
+        gains = [r["sf_gain"] for r in rs if not r["refused"] and "sf_gain" in r]
+        tk.add_row(k, f"{sum(1 for r in rs if r['refused'])}/{len(rs)}", str(sum(1 for r in rs if r.get("qp_problem"))),
+                   f"{statistics.median(gains):+.3f}" if gains else "-", f"{max(gains):+.3f}" if gains else "-")  # fmt: skip
+    con.print(tk)
     # the detail slope: honest worst residual vs attack best residual (gap - slope * detail_db)
     tg = Table(title="luma gap minus slope x colour detail (dB): honest worst draw vs attacks' best draw")
     for col in ("slope", "honest max", "cbqpoffs min", "blur+sat min", "separation"):
         tg.add_column(col)
     for slope in (0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5):
+
         def resid(rs: list[dict[str, Any]], best: bool, sl: float = slope) -> float:
             vals = [g - sl * dd for r in rs for (g, dd, _s, _p) in r["draws"]] if not best else [
                 min(g - sl * dd for (g, dd, _s, _p) in r["draws"]) for r in rs]  # fmt: skip
@@ -339,7 +469,7 @@ def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None
 
         h = resid(honest, False)
         cb = resid([r for r in attacks if "cbq" in r["answer"] and r["vmaf_neg"] >= 50], True)
-        bl = resid([r for r in attacks if "blur" in r["answer"] and r["vmaf_neg"] >= 50], True)
+        bl = resid([r for r in attacks if "blur+sat" in r["answer"] and r["vmaf_neg"] >= 50], True)
         tg.add_row(f"{slope:g}", f"{h:.2f}", f"{cb:.2f}", f"{bl:.2f}", f"{min(cb, bl) - h:.2f}")
     con.print(tg)
 

@@ -1,12 +1,11 @@
 """The colour check is relative (issue 19 item 3): chroma against the answer's own luma, saturation
-against the reference. Starving chroma (x265 chroma QP offsets, chroma blur + saturation x0.66)
-saves bytes at unchanged VMAF; with the check those answers score 0, not above the honest encode;
-honest encodes of every codec the miner engine uses pass.
+against the reference. Starving chroma (x265/x264 chroma QP offsets, chroma blur + saturation x0.66)
+saves bytes at unchanged VMAF; those answers now score 0, not above the honest encode; honest
+encodes of every codec the miner engine uses pass.
 
-Limit (measured by benchmarks/calibrate_chroma.py): the chroma QP offset attack is refused only on
-colour-rich content (testsrc2 as in the exploit suite's clips, SMPTE bars); on smooth content and
-real footage its luma gap stays inside the honest range, so only the blur + saturation attack is
-tested there."""
+The chroma QP offset attacks are refused from the bitstream (`chroma_qp_offset`, every PPS:
+`scoring.media.bitstream`) on any content; the decoded-colour check alone refused them only on
+colour-rich content (benchmarks/calibrate_chroma.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ import pytest
 from scoring.chroma import ChromaStats, chroma_failure, chroma_stats, decode_chroma
 from scoring.config import ScoringConfig
 from scoring.evaluate import CompressionVerdict, evaluate_compression
+from scoring.media import bitstream
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.metrics.config import MetricsConfig
 from services.compression.encoder import encode_args
@@ -26,9 +26,12 @@ from tests.media_factory import make_clip
 
 SCFG = ScoringConfig()
 MCFG = MetricsConfig(vmaf_threads=1)
-OFF = MCFG.model_copy(update={"chroma_max_luma_gap_db": 0.0, "chroma_min_saturation_ratio": 0.0, "chroma_min_psnr_db": 0.0})
+OFF = MCFG.model_copy(
+    update={"chroma_max_luma_gap_db": 0.0, "chroma_min_saturation_ratio": 0.0, "chroma_min_psnr_db": 0.0}
+)
 THRESHOLD = 70.0
 CBQ = "cbqpoffs=12:crqpoffs=12"
+X264_CQP = "chroma-qp-offset=12"
 BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
 
 
@@ -68,7 +71,12 @@ def test_stats_with_luma_give_the_gap_and_the_detail() -> None:
 def test_gap_rule_scales_with_the_colour_detail(gap: float, detail: float, why: str | None) -> None:
     stats = ChromaStats(1.0, 40.0, 40.0, 20.0, 5, psnr_y=40.0 + gap, detail_ratio_db=detail)
     got = chroma_failure(
-        stats, min_saturation_ratio=0.85, min_psnr_db=18, min_reference_rms=2, max_luma_gap_db=3.0, detail_slope=0.3
+        stats,
+        min_saturation_ratio=0.85,
+        min_psnr_db=18,
+        min_reference_rms=2,
+        max_luma_gap_db=3.0,
+        detail_slope=0.3,
     )
     assert (got is None) if why is None else (why in (got or ""))
     assert chroma_failure(stats, min_saturation_ratio=0, min_psnr_db=0, min_reference_rms=2) is None
@@ -80,9 +88,11 @@ def test_decoded_planes_are_y_u_v(tmp_path: Path) -> None:
     assert y.shape == (36, 64) and u.shape == v.shape == (18, 32) and y.dtype == np.uint8
 
 
-def _encode(ref: Path, out: Path, codec: str, crf: int, *, x265: str = "", vf: str = "") -> Path:
+def _encode(
+    ref: Path, out: Path, codec: str, crf: int, *, x265: str = "", vf: str = "", params: str = ""
+) -> Path:
     s = CompressionSettings()
-    args = encode_args(ref, out, codec, crf, preset=s.preset(codec), threads=1)
+    args = encode_args(ref, out, codec, crf, preset=s.preset(codec), threads=1, params=params)
     if x265:
         i = args.index("-x265-params")
         args[i + 1] += ":" + x265
@@ -118,24 +128,33 @@ def test_honest_encodes_of_every_engine_codec_pass(refs: dict[str, Path], conten
         assert v.ok and v.score > 0, (codec, crf, v.reasons, v.messages)
 
 
+ATTACKS = {
+    "cbqpoffs": ("hevc", {"x265": CBQ}, "chroma_qp_offset"),
+    "x264_chroma_qp_offset": ("h264", {"params": X264_CQP}, "chroma_qp_offset"),
+    "blur_saturation": ("hevc", {"vf": BLUR_SAT}, "chroma_mismatch"),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "attack"),
-    # not (mandelbrot, cbqpoffs): a measured limit, see the module docstring
-    [("testsrc2", "cbqpoffs"), ("testsrc2", "blur_saturation"), ("mandelbrot", "blur_saturation")],
+    [(c, a) for c in ("testsrc2", "mandelbrot") for a in ATTACKS],
 )
 def test_chroma_starvation_scores_no_more_than_the_honest_encode(
-    refs: dict[str, Path], content: str, attack: str
+    refs: dict[str, Path], content: str, attack: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref = refs[content]
-    honest = _score(ref, _encode(ref, ref.with_name("honest.mp4"), "hevc", 26), MCFG)
+    codec, kw, reason = ATTACKS[attack]
+    honest_file = _encode(ref, ref.with_name(f"honest-{codec}.mp4"), codec, 26)
+    honest = _score(ref, honest_file, MCFG, codec)
     assert honest.ok and honest.score > 0
-    kw = {"x265": CBQ} if attack == "cbqpoffs" else {"vf": BLUR_SAT}
-    starved = _encode(ref, ref.with_name(f"{attack}.mp4"), "hevc", 26, **kw)
-    # without the colour check the attack pays more than the honest encode (smaller, same VMAF) ...
-    unchecked = _score(ref, starved, OFF)
-    assert unchecked.ok and unchecked.score > _score(ref, ref.with_name("honest.mp4"), OFF).score
-    # ... with it, it is refused
-    v = _score(ref, starved, MCFG)
-    assert v.status == "invalid" and v.reasons == ["chroma_mismatch"] and v.score == 0.0, v.messages
+    starved = _encode(ref, ref.with_name(f"{attack}.mp4"), codec, 26, **kw)
+    # without the checks the attack pays more than the honest encode (smaller, same VMAF) ...
+    with monkeypatch.context() as m:
+        m.setattr(bitstream, "MAX_CHROMA_QP_OFFSET", 99)
+        unchecked = _score(ref, starved, OFF, codec)
+        assert unchecked.ok and unchecked.score > _score(ref, honest_file, OFF, codec).score
+    # ... with them, it is refused
+    v = _score(ref, starved, MCFG, codec)
+    assert v.status == "invalid" and v.reasons == [reason] and v.score == 0.0, v.messages
     assert v.score < honest.score
