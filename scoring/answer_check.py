@@ -10,20 +10,24 @@ Frame numbers are drawn over n = min(reference frames, answer frames) exactly as
 "vmaf", "chroma", "pieapp"); when the answer's decoded count turns out to differ from its packet
 count (n changes, so would the draw) the answer is decoded a second time with the corrected plan,
 so verdicts never depend on the shortcut. The reference's frames are kept for the next answer to
-the same task (`_ReferenceCache`): a round decodes each reference once.
+the same task (`_ReferenceCache`), and come from the task's prepared frames when the validator
+decoded them at task creation (`prepare_reference`, `scoring.media.prepared`): each task id draws
+its own frames, all known before any answer arrives, so a round decodes each reference once, and
+off the answers' clock.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from scoring.budget import Budget
 from scoring.media.decode import DecodeResult, SampledFrames, decode_pass
 from scoring.media.frames import DecodeError
+from scoring.media.prepared import PreparedFrames, frame_bytes, load_frames, prepare_frames
 from scoring.media.probe import ProbeError, ProbeInfo, probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices, window_frames
@@ -117,14 +121,66 @@ class _ReferenceCache:
         with self._lock:
             if key == self._key and self._frames is not None:
                 return self._frames
-        got = decode_pass(path, keep_yuv=plan.yuv, keep_rgb=plan.rgb, stop_when_kept=True, budget=budget)
-        frames = _decoded(got, "reference", plan.yuv)
+        frames = load_frames(path, plan.yuv, plan.rgb)
+        if frames is None:  # not prepared, or not these frames (an answer with fewer frames draws others)
+            got = decode_pass(path, keep_yuv=plan.yuv, keep_rgb=plan.rgb, stop_when_kept=True, budget=budget)
+            frames = _decoded(got, "reference", plan.yuv)
         with self._lock:
             self._key, self._frames = key, frames
         return frames
 
+    def clear(self) -> None:
+        with self._lock:
+            self._key, self._frames = None, None
+
 
 _REFERENCES = _ReferenceCache()
+
+
+def reference_plan(
+    reference: ProbeInfo,
+    task_id: str,
+    *,
+    secret: str,
+    vmaf_samples: int,
+    pieapp_frames: int,
+    cfg: MetricsConfig,
+) -> FramePlan:
+    """The reference frames an honest answer to `task_id` will need (its frame count is the reference's)."""
+    d = draw(
+        max(1, reference.frame_count), secret=secret, task_id=task_id, vmaf_samples=vmaf_samples,
+        pieapp_frames=pieapp_frames, cfg=cfg,
+    )  # fmt: skip
+    return d.plan(None)
+
+
+def prepare_reference(
+    reference: ProbeInfo,
+    task_ids: Iterable[str],
+    *,
+    secret: str,
+    vmaf_samples: int,
+    pieapp_frames: int,
+    cfg: MetricsConfig,
+    max_bytes: int,
+) -> PreparedFrames | None:
+    """Decode, once, the reference frames of every task in `task_ids` (the tasks on one clip) and write
+    them next to the reference for every scoring worker; tasks are added in order while the frames
+    fit in `max_bytes` (later ones decode the reference themselves). None when nothing fits."""
+    yb, rb = frame_bytes(reference.width, reference.height)
+    yuv: set[int] = set()
+    rgb: set[int] = set()
+    for tid in task_ids:
+        p = reference_plan(
+            reference, tid, secret=secret, vmaf_samples=vmaf_samples, pieapp_frames=pieapp_frames, cfg=cfg
+        )
+        y2, r2 = yuv | p.yuv, rgb | p.rgb
+        if len(y2) * yb + len(r2) * rb > max_bytes:
+            break
+        yuv, rgb = y2, r2
+    if not yuv and not rgb:
+        return None
+    return prepare_frames(reference.path, yuv, rgb)
 
 
 def check_answer(

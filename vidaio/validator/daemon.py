@@ -48,6 +48,7 @@ from vidaio.validator.config import (
     secret_path,
 )
 from vidaio.validator.judge import Judge
+from vidaio.validator.kinds import ScoringContext
 from vidaio.validator.loop import RoundRunner, RoundStats, ValidatorLoop
 from vidaio.validator.roster import CapabilityCache
 from vidaio.validator.tasks import TaskBuilder
@@ -229,6 +230,8 @@ async def build_validator(cfg: ValidatorConfig, *, init: bool = False) -> Valida
         builder = TaskBuilder(
             factory, store, hotkey=hotkey, fps=cfg.synthesis.fps, presign_ttl_s=s.presign_ttl_s(),
             timeout_s=s.synthesis_timeout_s,
+            # reference frames decoded once per clip for the local scoring workers (Ray nodes decode their own copy)
+            frames=None if s.executor == "ray" else ScoringContext(secret, cfg.scoring, metrics),
         )  # fmt: skip
         judge = Judge(
             pool=MeteredPool(pool, repo.metrics), fetch_cfg=cfg.fetch, metrics=metrics, work_dir=work_dir,

@@ -4,6 +4,12 @@ A `TaskClip` is one prepared clip shared by a group of miners (all compression m
 or one upscaling group): its local files (reference, input) and its presigned input URL. Its
 `release()` deletes the uploaded object and the local files; the round calls it after scoring.
 
+With a scoring context (`frames`), the builder also decodes, once per clip and in the background
+while the miners work, the reference frames every task on the clip will sample
+(`scoring.answer_check.prepare_reference`): scoring workers on this host then read them instead of
+decoding the reference for each answer. They live next to the reference, in the clip's directory,
+so `release()` removes them with it; a Ray node (its own copy of the reference) decodes as before.
+
 Ids are deterministic: `round_id` names the round, a task id is `{round_id}-c{uid}` (compression)
 or `{round_id}-u{uid}` (upscaling), so a restarted validator never records a result twice.
 """
@@ -14,6 +20,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -28,6 +35,13 @@ from vidaio.protocol import Codec, CompressionTask, TaskType, UpscalingTask
 from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store, object_key
 from vidaio.validator.roster import CompressionPlan, UpscalingGroup
+
+if TYPE_CHECKING:
+    from vidaio.validator.kinds import ScoringContext
+
+# the most bytes of decoded reference frames prepared per clip (1080p: 3.1 MB a frame, so a whole
+# 10 s clip fits; 4K: ~80 frames); tasks past it decode the reference themselves
+PREPARED_FRAMES_MAX_BYTES = 1 << 30
 
 
 def make_round_id(block: int, now: float | None = None) -> str:
@@ -53,6 +67,7 @@ class TaskClip:
     input_url: str = ""
     input_size: int = 0
     params: dict[str, object] = field(default_factory=dict)
+    frames_job: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def reference(self) -> Path:
@@ -71,6 +86,7 @@ class TaskBuilder:
         fps: int,
         presign_ttl_s: int,
         timeout_s: float,
+        frames: ScoringContext | None = None,
     ) -> None:
         self.factory = factory
         self.store = store
@@ -78,6 +94,7 @@ class TaskBuilder:
         self.fps = fps
         self.presign_ttl_s = presign_ttl_s
         self.timeout_s = timeout_s
+        self.frames = frames
 
     async def compression_clip(self, round_id: str, plan: CompressionPlan) -> TaskClip:
         recipe = CompressionRecipe(plan.size, plan.seconds, self.fps)
@@ -96,7 +113,8 @@ class TaskBuilder:
                 "original_size": task.size_bytes,
             },
         )
-        return await self._upload(round_id, clip)
+        ids = [task_id(round_id, TaskType.COMPRESSION, ca.miner.uid) for ca in plan.assignments]
+        return self._prepare_frames(await self._upload(round_id, clip), ids, pieapp_frames=0)
 
     async def upscaling_clip(self, round_id: str, group: UpscalingGroup) -> TaskClip:
         g = group.geometry
@@ -118,7 +136,36 @@ class TaskBuilder:
                 "group": group.index,
             },
         )
-        return await self._upload(round_id, clip)
+        ids = [task_id(round_id, TaskType.UPSCALING, m.uid) for m in group.miners]
+        pieapp = self.frames.scoring.pieapp_frames if self.frames is not None else 0
+        return self._prepare_frames(await self._upload(round_id, clip), ids, pieapp_frames=pieapp)
+
+    def _prepare_frames(self, clip: TaskClip, task_ids: list[str], *, pieapp_frames: int) -> TaskClip:
+        """Start decoding the clip's reference frames for `task_ids` in the background (see the module doc)."""
+        ctx = self.frames
+        if ctx is None or not task_ids:
+            return clip
+
+        def prepare() -> None:
+            from scoring.answer_check import prepare_reference
+            from scoring.media.probe import probe
+
+            t0 = time.monotonic()
+            try:
+                done = prepare_reference(
+                    probe(clip.reference), task_ids, secret=ctx.secret, vmaf_samples=ctx.scoring.vmaf_samples,
+                    pieapp_frames=pieapp_frames, cfg=ctx.metrics, max_bytes=PREPARED_FRAMES_MAX_BYTES,
+                )  # fmt: skip
+            except Exception as exc:  # scoring decodes the reference itself
+                logger.warning("clip {}: reference frames not prepared: {}", clip.group_id, exc)
+                return
+            if done is not None:
+                logger.debug("clip {}: {} reference frames ({} MB) prepared for {} task(s) in {:.1f} s",
+                             clip.group_id, len(done.yuv | done.rgb), done.bytes >> 20, len(task_ids),
+                             time.monotonic() - t0)  # fmt: skip
+
+        clip.frames_job = asyncio.create_task(asyncio.to_thread(prepare))
+        return clip
 
     async def _upload(self, round_id: str, clip: TaskClip) -> TaskClip:
         try:
@@ -133,6 +180,8 @@ class TaskBuilder:
 
     async def release(self, clip: TaskClip) -> None:
         """Delete the uploaded input (best effort, logged) and the clip's local files."""
+        if clip.frames_job is not None:  # its thread writes into the clip's directory: let it finish first
+            await asyncio.gather(clip.frames_job, return_exceptions=True)
         if clip.input_key:
             try:
                 await self.store.delete(clip.input_key)
@@ -154,7 +203,9 @@ def compression_task(
     )
 
 
-def upscaling_task(round_id: str, uid: int, clip: TaskClip, group: UpscalingGroup, deadline_s: float) -> UpscalingTask:
+def upscaling_task(
+    round_id: str, uid: int, clip: TaskClip, group: UpscalingGroup, deadline_s: float
+) -> UpscalingTask:
     return UpscalingTask(
         task_id=task_id(round_id, TaskType.UPSCALING, uid),
         round_id=round_id,
