@@ -8,13 +8,13 @@ over a CRF grid spanning `CompressionSettings.crf_ranges`, plus av1/hevc at a sl
 preset; and the honest upscaling answers (x2 lanczos and bicubic of the clip's half-size
 version). Then the attacks of issue 19 at the same CRFs: x265 `cbqpoffs=12:crqpoffs=12`, x264
 `chroma-qp-offset=12` and chroma blur + saturation x0.66 (`boxblur` on chroma, `hue=s=0.66`), and
-chroma blur alone (`gblur` on the U and V planes, sigma 2 and 4, before an honest encode).
+chroma blur alone (`gblur` on the U and V planes, sigma 1, 2 and 4, before an honest encode).
 
 Every answer is also checked for signalled chroma QP starvation (`scoring.media.bitstream`: the
 sample description's and the in-band PPS, as validation does): `qp_problem` in the rows.
-With `--score`, every attack and the honest encode of the same codec/CRF/preset are scored with the
-real scoring path (`scoring.evaluate.evaluate_compression`, VMAF threshold 70) with the colour
-checks off: `sf_gain` = what the attack would earn over the honest encode if it were not refused.
+With `--score`, every attack that passes and the honest encode of the same codec/CRF/preset are
+scored with the real scoring path (`scoring.evaluate.evaluate_compression`, VMAF threshold 70,
+colour checks off): `sf_gain` = what the attack earns over the honest encode.
 
 Each answer gets VMAF-NEG on 5 seeded frames (the validator's draw) and the colour statistics
 over `--draws` independent 5-frame draws (salt "chroma", like the validator): the worst draw
@@ -41,7 +41,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from scoring.chroma import chroma_failure, chroma_stats, frame_planes
+from scoring.chroma import chroma_failure, chroma_stats, detail_loss_db, frame_planes
 from scoring.header_checks import CONFIG_CODECS
 from scoring.media.bitstream import config_problem
 from scoring.media.ffmpeg import run_ffmpeg
@@ -67,7 +67,7 @@ ATTACK_CRFS = [18, 22, 25, 28, 32]
 BLUR_CRFS = {"hevc": [22, 28], "h264": [23], "av1": [35]}
 SYNTHETIC = ("testsrc2", "mandelbrot", "smptehdbars")
 BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
-CHROMA_BLUR = {f"gblur{s}": f"gblur=sigma={s}:planes=6" for s in (2, 4)}  # U and V planes only
+CHROMA_BLUR = {f"gblur{s}": f"gblur=sigma={s}:planes=6" for s in (1, 2, 4)}  # U and V planes only
 
 
 @dataclass
@@ -77,7 +77,9 @@ class Sums:
     se: np.ndarray  # frames x 3 (Y, U, V)
     ref_dev: np.ndarray
     dist_dev: np.ndarray
-    detail: np.ndarray  # frames x 2 (luma, chroma mean of U and V) high-frequency energy per pixel
+    detail: (
+        np.ndarray
+    )  # frames x 4 (ref luma, ref chroma mean of U and V, same for dist) high-frequency energy
     n_luma: int
     n_chroma: int
 
@@ -100,7 +102,14 @@ def _sums(ref: Path, dist: Path) -> tuple[Sums, list[tuple[np.ndarray, ...]], li
         rd.append(float(np.sum((rf[1] - 128) ** 2) + np.sum((rf[2] - 128) ** 2)))
         dd.append(float(np.sum((df[1] - 128) ** 2) + np.sum((df[2] - 128) ** 2)))
         n_luma, n_chroma = r[0].size, r[1].size
-        det.append([_detail(r[0]), (_detail(r[1]) + _detail(r[2])) / 2])
+        det.append(
+            [
+                _detail(r[0]),
+                (_detail(r[1]) + _detail(r[2])) / 2,
+                _detail(d[0]),
+                (_detail(d[1]) + _detail(d[2])) / 2,
+            ]
+        )
         if i < 5:
             keep_r.append(r)
             keep_d.append(d)
@@ -134,6 +143,7 @@ def _pooled(s: Sums, idx: list[int]) -> dict[str, float]:
         "sat": sat,
         "ref_rms": math.sqrt(ref_dev / (2 * k * s.n_chroma)),
         "detail_db": 10 * math.log10(max(det[1], 1e-3) / max(det[0], 1e-3)),
+        "loss": detail_loss_db(float(det[0]), float(det[1]), float(det[2]), float(det[3]), k),
     }
 
 
@@ -145,6 +155,8 @@ def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> 
     mine = _pooled(s, list(range(len(keep_r))))
     assert abs(check.luma_gap - mine["gap"]) < 1e-6 and abs(check.saturation_ratio - mine["sat"]) < 1e-9  # type: ignore[operator]
     assert abs(check.detail_ratio_db - mine["detail_db"]) < 1e-6  # type: ignore[operator]
+    assert (check.detail_loss_db is None) == (mine["loss"] is None)
+    assert check.detail_loss_db is None or abs(check.detail_loss_db - mine["loss"]) < 1e-6
     pooled = [
         _pooled(s, sample_frame_indices(n, 5, secret="calibration", task_id=f"{tag}-{k}", salt="chroma"))
         for k in range(draws)
@@ -156,6 +168,8 @@ def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> 
         "vmaf_neg": vm.harmonic_mean,
         "bytes": dist.stat().st_size,
         "gap_max": max(p["gap"] for p in pooled),
+        "loss_max": max((p["loss"] for p in pooled if p["loss"] is not None), default=None),
+        "loss_min": min((p["loss"] for p in pooled if p["loss"] is not None), default=None),
         "gap_median": statistics.median(p["gap"] for p in pooled),
         "gap_min": min(p["gap"] for p in pooled),
         "sat_min": min(p["sat"] for p in pooled),
@@ -165,7 +179,13 @@ def measure(ref: Path, dist: Path, draws: int, cfg: MetricsConfig, tag: str) -> 
         "psnr_y_median": statistics.median(p["psnr_y"] for p in pooled),
         "ref_rms_min": min(p["ref_rms"] for p in pooled),
         "draws": [
-            (round(p["gap"], 4), round(p["detail_db"], 4), round(p["sat"], 4), round(p["psnr_c"], 3))
+            (
+                round(p["gap"], 4),
+                round(p["detail_db"], 4),
+                round(p["sat"], 4),
+                round(p["psnr_c"], 3),
+                None if p["loss"] is None else round(p["loss"], 4),
+            )
             for p in pooled
         ],
     }
@@ -328,7 +348,7 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, default=OUT / "calibrate_chroma.json", help="rows are added to this file"
     )
-    ap.add_argument("--score", action="store_true", help="S_f of every attack vs the honest encode (slower)")
+    ap.add_argument("--score", action="store_true", help="S_f gain of every attack not refused (slower)")
     args = ap.parse_args()
     cfg = MetricsConfig()
     settings = CompressionSettings()
@@ -337,6 +357,7 @@ def main() -> None:
     clips = [c for c in clips if fnmatch.fnmatch(c.stem, args.clips)]
     clips = [_synthetic(c.stem.split("-", 1)[1]) if c.stem.startswith("synthetic-") else c for c in clips]
     rows: list[dict[str, Any]] = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    rows = [r for r in rows if r["draws"] and len(r["draws"][0]) == 5]  # older rows lack the detail loss
     done = {(r["clip"], r["answer"], r.get("seconds")) for r in rows}
     con = Console()
     t0 = time.monotonic()
@@ -351,12 +372,12 @@ def main() -> None:
                 continue
             m = measure(r, d, args.draws, cfg, f"{clip.stem}/{name}")
             m["qp_problem"] = qp_problem(d)
-            if args.score and kind == "attack":
+            why = m["qp_problem"] or chroma_failure_worst(m, cfg, attacker_best=kind == "attack")
+            if args.score and kind == "attack" and not why:  # what the attack earns over the honest encode
                 codec, twin = _honest_twin(work, name, settings)
                 if not twin.exists():
                     _encode(r, twin, codec, int(name.split()[1][3:]), settings.preset(codec))
                 m["sf_gain"] = score_sf(r, d, codec) - score_sf(r, twin, codec)
-            why = m["qp_problem"] or chroma_failure_worst(m, cfg, attacker_best=kind == "attack")
             rows.append(
                 {
                     "clip": clip.stem,
@@ -386,12 +407,12 @@ def _save(out: Path, args: argparse.Namespace, rows: list[dict[str, Any]], t0: f
     tmp.replace(out)
 
 
-def _draw_why(d: tuple[float, float, float, float], m: dict[str, Any], cfg: MetricsConfig,
+def _draw_why(d: tuple[float, ...], m: dict[str, Any], cfg: MetricsConfig,
               slope: float | None = None, offset: float | None = None) -> str | None:  # fmt: skip
     from scoring.chroma import ChromaStats
 
-    gap, detail, sat, psnr_c = d
-    stats = ChromaStats(sat, psnr_c, psnr_c, m["ref_rms_min"], 5, psnr_c + gap, detail)
+    gap, detail, sat, psnr_c, loss = d
+    stats = ChromaStats(sat, psnr_c, psnr_c, m["ref_rms_min"], 5, psnr_c + gap, detail, loss)
     return chroma_failure(
         stats,
         min_saturation_ratio=cfg.chroma_min_saturation_ratio,
@@ -399,6 +420,7 @@ def _draw_why(d: tuple[float, float, float, float], m: dict[str, Any], cfg: Metr
         min_reference_rms=cfg.chroma_min_reference_rms,
         max_luma_gap_db=cfg.chroma_max_luma_gap_db if offset is None else offset,
         detail_slope=cfg.chroma_gap_detail_slope if slope is None else slope,
+        max_detail_loss_db=cfg.chroma_max_detail_loss_db,
     )
 
 
@@ -431,6 +453,12 @@ def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None
         f"saturation margin {min(r['sat_min'] for r in honest) - cfg.chroma_min_saturation_ratio:.3f} "
         f"(worst {min(r['sat_min'] for r in honest):.3f} vs floor {cfg.chroma_min_saturation_ratio:g})"
     )
+    losses = [r["loss_max"] for r in honest if r.get("loss_max") is not None]
+    if losses:
+        con.print(
+            f"honest chroma detail loss: worst draw {max(losses):.2f} dB vs limit {cfg.chroma_max_detail_loss_db:g} "
+            f"(margin {cfg.chroma_max_detail_loss_db - max(losses):.2f}); {len(losses)} answers judged"
+        )
     ta = Table(title="attacks (median draw gap / worst-case sat)")
     for col in ("clip", "attack", "vmaf", "bytes vs honest", "gap min", "sat max", "refused (every draw)"):
         ta.add_column(col)
@@ -446,14 +474,23 @@ def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None
     tk = Table(
         title="attacks by kind: refused (chroma_qp_offset / colour check), S_f gain of those not refused"
     )
-    for col in ("attack", "refused", "by qp rule", "gain median (not refused)", "gain max (not refused)"):
+    for col in (
+        "attack",
+        "refused",
+        "by qp rule",
+        "detail loss min",
+        "gain median (not refused)",
+        "gain max (not refused)",
+    ):
         tk.add_column(col)
     kinds: dict[str, list[dict[str, Any]]] = {}
     for r in attacks:
         kinds.setdefault(f"{r['answer'].split()[0]} {' '.join(r['answer'].split()[2:])}", []).append(r)
     for k, rs in sorted(kinds.items()):
         gains = [r["sf_gain"] for r in rs if not r["refused"] and "sf_gain" in r]
+        lo = [r["loss_min"] for r in rs if r.get("loss_min") is not None]
         tk.add_row(k, f"{sum(1 for r in rs if r['refused'])}/{len(rs)}", str(sum(1 for r in rs if r.get("qp_problem"))),
+                   f"{min(lo):.2f}" if lo else "-",
                    f"{statistics.median(gains):+.3f}" if gains else "-", f"{max(gains):+.3f}" if gains else "-")  # fmt: skip
     con.print(tk)
     # the detail slope: honest worst residual vs attack best residual (gap - slope * detail_db)
@@ -463,8 +500,8 @@ def report(rows: list[dict[str, Any]], cfg: MetricsConfig, con: Console) -> None
     for slope in (0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5):
 
         def resid(rs: list[dict[str, Any]], best: bool, sl: float = slope) -> float:
-            vals = [g - sl * dd for r in rs for (g, dd, _s, _p) in r["draws"]] if not best else [
-                min(g - sl * dd for (g, dd, _s, _p) in r["draws"]) for r in rs]  # fmt: skip
+            vals = [g - sl * dd for r in rs for (g, dd, _s, _p, _l) in r["draws"]] if not best else [
+                min(g - sl * dd for (g, dd, _s, _p, _l) in r["draws"]) for r in rs]  # fmt: skip
             return max(vals) if not best else min(vals)
 
         h = resid(honest, False)

@@ -14,6 +14,12 @@ floors). Over the sampled frames' planes, pooled:
   honest encodes stay close to 1. Checked only when the reference has colour (its RMS >=
   `chroma_min_reference_rms`), else a gray output of a gray clip is right.
 - chroma PSNR (the worse of U and V) >= `chroma_min_psnr_db`: an absolute backstop (U and V swapped).
+- chroma detail loss = how much more of the reference's high-frequency energy (squared neighbour
+  differences) the answer's chroma lost than its luma, in dB: 10 log10((Dy'/Dy) / (Dc'/Dc)). An
+  encoder quantises both alike (honest -0.6 ... +1.4 dB: chroma keeps as much detail as luma, or
+  more at high CRF); blurring the chroma before an honest encode (no saturation change, the luma
+  gap stays in the honest range on real footage) loses 3-14 dB. At most
+  `chroma_max_detail_loss_db`; skipped when the reference's chroma has almost no detail.
 
 `chroma_stats` and `chroma_failure` are pure; `frame_planes` turns a decoded frame into the planes
 they take (so a caller that already decodes the frames passes them in); `measure_chroma` decodes.
@@ -33,6 +39,8 @@ import numpy as np
 from scoring.media.frames import DecodeError, iter_frames
 
 NEUTRAL = 128.0
+MIN_CHROMA_DETAIL = 0.5
+"""Below this mean squared neighbour difference per chroma pixel (flat colour) the detail loss is not judged."""
 # (U, V) or (Y, U, V) planes of one frame, uint8, 4:2:0; the luma gap needs Y.
 ChromaPlanes = tuple[np.ndarray, ...]
 
@@ -48,6 +56,7 @@ class ChromaStats:
     frames: int
     psnr_y: float | None = None
     detail_ratio_db: float | None = None
+    detail_loss_db: float | None = None  # chroma minus luma high-frequency retention loss, dB
 
     @property
     def psnr_min(self) -> float:
@@ -76,7 +85,10 @@ def _detail(p: np.ndarray) -> float:
     """Sum of squared horizontal and vertical neighbour differences (high-frequency energy), per pixel."""
     q = p.astype(np.int32)
     dy, dx = np.diff(q, axis=0), np.diff(q, axis=1)
-    return float(np.einsum("ij,ij->", dy, dy, dtype=np.int64) + np.einsum("ij,ij->", dx, dx, dtype=np.int64)) / p.size
+    return (
+        float(np.einsum("ij,ij->", dy, dy, dtype=np.int64) + np.einsum("ij,ij->", dx, dx, dtype=np.int64))
+        / p.size
+    )
 
 
 def _sq_dev(p: np.ndarray) -> float:
@@ -90,7 +102,7 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
         raise ValueError(
             f"need the same non-zero number of frames, got {len(reference)} and {len(distorted)}"
         )
-    ref_sq = dist_sq = se_u = se_v = se_y = detail_y = detail_c = 0.0
+    ref_sq = dist_sq = se_u = se_v = se_y = detail_y = detail_c = kept_y = kept_c = 0.0
     n_pixels = n_luma = 0
     with_luma = True
     for ref, dist in zip(reference, distorted, strict=True):
@@ -103,6 +115,8 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
             n_luma += ref[0].size
             detail_y += _detail(ref[0])
             detail_c += (_detail(ref[1]) + _detail(ref[2])) / 2
+            kept_y += _detail(dist[0])
+            kept_c += (_detail(dist[1]) + _detail(dist[2])) / 2
         else:
             with_luma = False
         ru, rv, du, dv = ref[-2], ref[-1], dist[-2], dist[-1]
@@ -114,12 +128,21 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
     ref_rms = math.sqrt(ref_sq / (2 * n_pixels))
     ratio = math.sqrt(dist_sq / ref_sq) if ref_sq > 0 else 1.0
     psnr_y = _psnr(se_y / n_luma) if with_luma and n_luma else None
-    detail = None
+    detail = loss = None
     if psnr_y is not None:
         detail = 10.0 * math.log10(max(detail_c, 1e-3) / max(detail_y, 1e-3))
+        loss = detail_loss_db(detail_y, detail_c, kept_y, kept_c, len(reference))
     return ChromaStats(
-        ratio, _psnr(se_u / n_pixels), _psnr(se_v / n_pixels), ref_rms, len(reference), psnr_y, detail
+        ratio, _psnr(se_u / n_pixels), _psnr(se_v / n_pixels), ref_rms, len(reference), psnr_y, detail, loss
     )
+
+
+def detail_loss_db(ref_y: float, ref_c: float, dist_y: float, dist_c: float, frames: int) -> float | None:
+    """10 log10((dist_y / ref_y) / (dist_c / ref_c)) from summed per-pixel detail energies; None when the
+    reference's chroma (or luma) is too flat to judge."""
+    if ref_c < MIN_CHROMA_DETAIL * frames or ref_y < MIN_CHROMA_DETAIL * frames:
+        return None
+    return 10.0 * math.log10(max(dist_y, 1e-6) / ref_y) - 10.0 * math.log10(max(dist_c, 1e-6) / ref_c)
 
 
 def chroma_failure(
@@ -130,6 +153,7 @@ def chroma_failure(
     min_reference_rms: float,
     max_luma_gap_db: float = 0.0,
     detail_slope: float = 0.0,
+    max_detail_loss_db: float = 0.0,
 ) -> str | None:
     """Why the colours are not the reference's (None when they are close enough); a limit of 0 is off."""
     if min_saturation_ratio > 0 and stats.reference_rms >= min_reference_rms:
@@ -152,6 +176,12 @@ def chroma_failure(
                 f"(at most {allowed:.1f} for this content's colour detail): the colour is coded far worse "
                 "than the luma VMAF sees"
             )
+    loss = stats.detail_loss_db
+    if max_detail_loss_db > 0 and loss is not None and loss > max_detail_loss_db:
+        return (
+            f"the chroma lost {loss:.1f} dB more of the reference's fine detail than the luma did (at most "
+            f"{max_detail_loss_db:g}): blurred colour that VMAF, which reads luma, does not see"
+        )
     return None
 
 

@@ -2,7 +2,8 @@
 
 - `colour_check`: VMAF reads luma only; a grayscale, washed-out or chroma-starved answer keeps its
   VMAF while saving bytes. The check is relative: chroma PSNR against the answer's own luma PSNR
-  (allowing for the content's colour detail) and saturation against the reference's (see
+  (allowing for the content's colour detail), chroma detail lost against luma detail lost, and
+  saturation against the reference's (see
   `scoring.chroma`; `benchmarks/calibrate_chroma.py` measures the thresholds).
 - `enhancement_gap`: the upscaling gate model (vmaf_v0.6.1) rewards sharpening and contrast
   boosts where VMAF-NEG does not. Measured on 320x180 x2 upscales (3 contents, harmonic means):
@@ -26,7 +27,12 @@ NEG_MODEL = "vmaf_v0.6.1neg"
 
 
 def colour_enabled(cfg: MetricsConfig) -> bool:
-    return cfg.chroma_min_saturation_ratio > 0 or cfg.chroma_min_psnr_db > 0 or cfg.chroma_max_luma_gap_db > 0
+    return (
+        cfg.chroma_min_saturation_ratio > 0
+        or cfg.chroma_min_psnr_db > 0
+        or cfg.chroma_max_luma_gap_db > 0
+        or cfg.chroma_max_detail_loss_db > 0
+    )
 
 
 def colour_failure(stats: ChromaStats, cfg: MetricsConfig) -> str | None:
@@ -38,6 +44,7 @@ def colour_failure(stats: ChromaStats, cfg: MetricsConfig) -> str | None:
         min_reference_rms=cfg.chroma_min_reference_rms,
         max_luma_gap_db=cfg.chroma_max_luma_gap_db,
         detail_slope=cfg.chroma_gap_detail_slope,
+        max_detail_loss_db=cfg.chroma_max_detail_loss_db,
     )
 
 

@@ -122,6 +122,15 @@ class MetricsConfig(BaseModel):
         "detail (chroma vs luma high-frequency energy). 0 by default: no slope separated the starvation attacks "
         "better on the calibration set.",
     )
+    chroma_max_detail_loss_db: float = Field(
+        default=2.2,
+        ge=0,
+        le=100,
+        description="Colour check: refuse when the answer's chroma kept this many dB less of the reference's "
+        "high-frequency energy than its luma did (chroma blurred before encoding: VMAF reads luma). Honest "
+        "encodes and upscales -0.6..1.4 dB, chroma gblur sigma 2: 3.0-10 dB (benchmarks/calibrate_chroma.py); "
+        "0 disables.",
+    )
     chroma_min_reference_rms: float = Field(
         default=2.0,
         ge=0,

@@ -27,12 +27,18 @@ from tests.media_factory import make_clip
 SCFG = ScoringConfig()
 MCFG = MetricsConfig(vmaf_threads=1)
 OFF = MCFG.model_copy(
-    update={"chroma_max_luma_gap_db": 0.0, "chroma_min_saturation_ratio": 0.0, "chroma_min_psnr_db": 0.0}
+    update={
+        "chroma_max_luma_gap_db": 0.0,
+        "chroma_min_saturation_ratio": 0.0,
+        "chroma_min_psnr_db": 0.0,
+        "chroma_max_detail_loss_db": 0.0,
+    }
 )
 THRESHOLD = 70.0
 CBQ = "cbqpoffs=12:crqpoffs=12"
 X264_CQP = "chroma-qp-offset=12"
 BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
+CHROMA_BLUR = "gblur=sigma=2:planes=6"  # U and V only, saturation untouched
 
 
 def _planes(y: float, u: float, v: float, shape: tuple[int, int] = (8, 8)) -> tuple[np.ndarray, ...]:
@@ -80,6 +86,33 @@ def test_gap_rule_scales_with_the_colour_detail(gap: float, detail: float, why: 
     )
     assert (got is None) if why is None else (why in (got or ""))
     assert chroma_failure(stats, min_saturation_ratio=0, min_psnr_db=0, min_reference_rms=2) is None
+
+
+def test_detail_loss_sees_blurred_chroma() -> None:
+    rng = np.random.default_rng(7)
+    ref = [tuple(rng.integers(40, 200, shape, dtype=np.uint8) for shape in ((16, 16), (8, 8), (8, 8)))]
+    same = chroma_stats(ref, ref)
+    assert same.detail_loss_db == pytest.approx(0.0)
+
+    def smooth(p: np.ndarray) -> np.ndarray:  # 2x2 box average: most neighbour differences vanish
+        q = p.astype(np.int32)
+        return ((q + np.roll(q, 1, 0) + np.roll(q, 1, 1) + np.roll(np.roll(q, 1, 0), 1, 1)) // 4).astype(
+            np.uint8
+        )
+
+    blurred_chroma = [(y, smooth(u), smooth(v)) for y, u, v in ref]
+    s = chroma_stats(ref, blurred_chroma)
+    assert s.detail_loss_db is not None and s.detail_loss_db > 3
+    blurred_all = [tuple(smooth(p) for p in f) for f in ref]  # what an encoder does: both alike
+    both = chroma_stats(ref, blurred_all)
+    assert both.detail_loss_db is not None and both.detail_loss_db < 1  # not more chroma lost than luma
+    why = chroma_failure(
+        s, min_saturation_ratio=0, min_psnr_db=0, min_reference_rms=2, max_detail_loss_db=2.2
+    )
+    assert why is not None and "fine detail" in why
+    # flat reference chroma: nothing to judge
+    flat = [(ref[0][0], np.full((8, 8), 90, np.uint8), np.full((8, 8), 160, np.uint8))]
+    assert chroma_stats(flat, flat).detail_loss_db is None
 
 
 def test_decoded_planes_are_y_u_v(tmp_path: Path) -> None:
@@ -132,6 +165,7 @@ ATTACKS = {
     "cbqpoffs": ("hevc", {"x265": CBQ}, "chroma_qp_offset"),
     "x264_chroma_qp_offset": ("h264", {"params": X264_CQP}, "chroma_qp_offset"),
     "blur_saturation": ("hevc", {"vf": BLUR_SAT}, "chroma_mismatch"),
+    "chroma_blur": ("hevc", {"vf": CHROMA_BLUR}, "chroma_mismatch"),
 }
 
 
@@ -158,3 +192,16 @@ def test_chroma_starvation_scores_no_more_than_the_honest_encode(
     v = _score(ref, starved, MCFG, codec)
     assert v.status == "invalid" and v.reasons == [reason] and v.score == 0.0, v.messages
     assert v.score < honest.score
+
+
+@pytest.mark.slow
+def test_chroma_blur_alone_is_caught_by_the_detail_loss(refs: dict[str, Path]) -> None:
+    """Smooth colour content: chroma blur keeps the luma gap and the saturation honest-looking."""
+    ref = refs["mandelbrot"]
+    # sigma 1 (the task id, hence the frame draw, follows the file name): +0.018 S_f without the checks
+    starved = _encode(ref, ref.with_name("b-mandelbrot-hevc-1.mp4"), "hevc", 26, vf="gblur=sigma=1:planes=6")
+    without = MCFG.model_copy(update={"chroma_max_detail_loss_db": 0.0})
+    old = _score(ref, starved, without)
+    assert old.ok, old.messages  # the gap / saturation / PSNR floors alone let it pass
+    v = _score(ref, starved, MCFG)
+    assert v.reasons == ["chroma_mismatch"] and "fine detail" in v.messages[0], v.messages
