@@ -19,7 +19,8 @@ and are accepted. Measured honest values: `MAX_CHROMA_QP_OFFSET`, and every hone
 `benchmarks/calibrate_chroma.py` (which checks this rule too).
 
 Bounded: NAL units are walked by their length prefixes only; a PPS body is parsed only up to its
-chroma fields and scaling lists (< 1 kB read); at most `MAX_PPS_PER_STREAM` PPS are parsed.
+chroma fields and scaling lists (< 1 kB read); at most `MAX_PPS_PER_STREAM` PPS are parsed and
+`MAX_NALS_PER_PACKET` NAL units walked per packet (more is refused).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ pixel format anyway; the allowance only keeps that the one reason given."""
 SCALING_CHROMA_SLACK = 1.0
 """A chroma scaling list may be this much coarser (mean weight) than the luma list it pairs with."""
 MAX_PPS_PER_STREAM = 256
+MAX_NALS_PER_PACKET = 1000
+"""An encoder writes a few NAL units per frame (slices, SEI, parameter sets); a flood of tiny ones would
+make the in-band scan walk up to file size / 5 of them."""
 HEVC_PPS, HEVC_VPS, HEVC_SPS = 34, 32, 33
 H264_PPS = 8
 
@@ -356,7 +360,10 @@ class InbandScan:
     def packet(self, data: bytes) -> None:
         if self.problem is not None:
             return
-        for nal in length_prefixed(data, self.length_size):
+        for n, nal in enumerate(length_prefixed(data, self.length_size)):
+            if n >= MAX_NALS_PER_PACKET:
+                self.problem = f"more than {MAX_NALS_PER_PACKET} NAL units in one packet"
+                return
             if not nal:
                 continue
             is_pps = (nal[0] >> 1) & 0x3F == HEVC_PPS if self.codec == "hevc" else nal[0] & 0x1F == H264_PPS

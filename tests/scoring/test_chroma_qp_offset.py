@@ -237,3 +237,18 @@ def _hvcc(path: Path) -> bytes:
     entry = boxes(data, stsd[1] + stsd[2] + 8, stsd[3])[0]
     b = next(b for b in boxes(data, entry[1] + 8 + 78, entry[3]) if b[0] == b"hvcC")
     return data[b[1] + 8 : b[3]]
+
+
+def test_in_band_scan_is_bounded() -> None:
+    flood = b"\x00\x00\x00\x01\x02" * 1001  # 1001 one-byte NAL units in one packet
+    scan = InbandScan("hevc", 4)
+    scan.packet(flood)
+    assert scan.problem is not None and "NAL units" in scan.problem
+    pps = hevc_pps_nal()
+    many = InbandScan("hevc", 4)
+    for _ in range(257):  # honest PPS, but more than any encoder repeats
+        many.packet(len(pps).to_bytes(4, "big") + pps)
+    assert many.problem is not None and "more than 256" in many.problem
+    one = InbandScan("hevc", 4)
+    one.packet(len(pps).to_bytes(4, "big") + pps)
+    assert one.problem is None and one.pps_seen == 1
