@@ -205,8 +205,9 @@ def score_sf(ref: Path, dist: Path, codec: str) -> float:
     from scoring.config import ScoringConfig
     from scoring.evaluate import evaluate_compression
 
-    off = MetricsConfig(vmaf_threads=2).model_copy(
-        update={"chroma_max_luma_gap_db": 0.0, "chroma_min_saturation_ratio": 0.0, "chroma_min_psnr_db": 0.0}
+    cfg = MetricsConfig(vmaf_threads=2)
+    off = cfg.model_copy(
+        update={k: 0.0 for k in type(cfg).model_fields if k.startswith(("chroma_min_", "chroma_max_"))}
     )
     v = evaluate_compression(
         ref, dist, vmaf_threshold=70.0, codec=codec, task_id=f"cal-{dist.stem}", secret="calibration",
@@ -421,6 +422,7 @@ def _draw_why(d: tuple[float, ...], m: dict[str, Any], cfg: MetricsConfig,
         max_luma_gap_db=cfg.chroma_max_luma_gap_db if offset is None else offset,
         detail_slope=cfg.chroma_gap_detail_slope if slope is None else slope,
         max_detail_loss_db=cfg.chroma_max_detail_loss_db,
+        detail_loss_gap_slope=cfg.chroma_detail_loss_gap_slope,
     )
 
 

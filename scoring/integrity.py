@@ -45,6 +45,7 @@ def colour_failure(stats: ChromaStats, cfg: MetricsConfig) -> str | None:
         max_luma_gap_db=cfg.chroma_max_luma_gap_db,
         detail_slope=cfg.chroma_gap_detail_slope,
         max_detail_loss_db=cfg.chroma_max_detail_loss_db,
+        detail_loss_gap_slope=cfg.chroma_detail_loss_gap_slope,
     )
 
 

@@ -131,6 +131,14 @@ class MetricsConfig(BaseModel):
         "encodes and upscales -0.6..1.4 dB, chroma gblur sigma 2: 3.0-10 dB (benchmarks/calibrate_chroma.py); "
         "0 disables.",
     )
+    chroma_detail_loss_gap_slope: float = Field(
+        default=0.1,
+        ge=0,
+        le=2,
+        description="Colour check: the allowed chroma detail loss grows by this many dB per dB the chroma PSNR "
+        "exceeds the luma PSNR (chroma coded far more accurately than luma may drop chroma noise: honest AV1 at "
+        "CRF 50-55 on grainy footage lost 2.3-2.6 dB at luma gaps of -8.6..-9.8 dB).",
+    )
     chroma_min_reference_rms: float = Field(
         default=2.0,
         ge=0,
