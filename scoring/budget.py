@@ -9,7 +9,11 @@ the answer. The budget lives with the scoring job itself, whatever executor runs
 - every ffmpeg run takes `Budget.timeout(...)` as its timeout and what is left of the CPU allowance
   as its RLIMIT_CPU, and `run_ffmpeg` kills ffmpeg's whole process group when either runs out;
 - past the deadline `BudgetExceeded` is raised; `scoring.evaluate` turns it into a verdict with
-  score 0 and reason `scoring_budget_exceeded`, and the worker goes on with the next answer.
+  score 0 and reason `scoring_budget_exceeded`, and the worker goes on with the next answer;
+- CPU is metered per job (`scoring.cpu_meter`: per process in a process worker, per thread plus
+  its codec threads and ffmpeg children in a thread worker);
+- work that never comes back to a check (a hung C call) is the scoring pool's to stop
+  (`vidaio.validator.backstop`: wall limit + grace, then the worker is killed or abandoned).
 
 Default size (`MetricsConfig.answer_budget_*`): an honest 1080p AV1 answer of 276 frames (572
 Mpx-frames) costs ~4 CPU-s to score (decodes, libvmaf, colour check: 0.007 CPU-s per Mpx-frame);
@@ -23,17 +27,14 @@ limit, `wall_factor` (4) x the CPU budget, bounds how long a round waits whateve
 from __future__ import annotations
 
 import math
-import resource
 import time
 from dataclasses import dataclass, field
 
+from scoring.cpu_meter import CpuMeter, cpu_seconds, current_meter, per_thread_cpu
+
 BUDGET_EXCEEDED = "scoring_budget_exceeded"
 
-
-def cpu_seconds() -> float:
-    """CPU time of this process (all its threads) and of its waited-for children (ffmpeg runs)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+__all__ = ["BUDGET_EXCEEDED", "Budget", "BudgetExceeded", "cpu_seconds", "per_thread_cpu"]
 
 
 class BudgetExceeded(RuntimeError):
@@ -50,15 +51,15 @@ class Budget:
 
     CPU time is what an answer's file can inflate and, unlike wall time, does not grow when the
     machine is busy with other work; the wall-clock limit bounds how long a round waits whatever
-    the cause. CPU is counted for the whole process (all threads) plus its finished children: exact
-    in a process worker running one job at a time; with thread workers scoring concurrently it
-    over-counts (the budget ends early, never late)."""
+    the cause. CPU is counted by `meter` (`scoring.cpu_meter`): the whole process plus its reaped
+    children (exact in a process worker, one job at a time), or, in a thread entered with
+    `per_thread_cpu()`, the job's own thread, the codec threads it started and its ffmpeg children."""
 
     limit_s: float
     basis: str = "this clip"
     cpu_limit_s: float = math.inf
     started: float = field(default_factory=time.monotonic)
-    cpu_started: float = field(default_factory=cpu_seconds)
+    meter: CpuMeter = field(default_factory=current_meter, repr=False)
 
     @classmethod
     def unlimited(cls) -> Budget:
@@ -101,7 +102,11 @@ class Budget:
         return time.monotonic() - self.started
 
     def cpu_used(self) -> float:
-        return cpu_seconds() - self.cpu_started
+        return self.meter.used()
+
+    def add_child_cpu(self, cpu_s: float) -> None:
+        """An ffmpeg run of this job was reaped having used `cpu_s` (`scoring.media.ffmpeg` reports it)."""
+        self.meter.add_child(cpu_s)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

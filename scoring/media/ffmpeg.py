@@ -99,17 +99,34 @@ def ffmpeg_exe(override: str | Path | None = None) -> str:
     return _wheel_ffmpeg()
 
 
+class _ReapedPopen(subprocess.Popen):
+    """Popen that reports the child's CPU (its rusage, from wait4) to the job's budget when reaped:
+    with several jobs in one process, RUSAGE_CHILDREN cannot tell whose child it was."""
+
+    budget: Budget | None = None
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:  # CPython's hook, with wait4 for waitpid
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid == self.pid and self.budget is not None:
+            self.budget.add_child_cpu(ru.ru_utime + ru.ru_stime)
+        return pid, sts
+
+
 def _run_in_group(
     cmd: list[str],
     input_bytes: bytes | None,
     timeout_s: float,
     cwd: str | Path | None,
     cpu_limit_s: int | None = None,
+    budget: Budget | None = None,
 ) -> subprocess.CompletedProcess:
     """`subprocess.run` in a new session: on timeout the whole process group is killed, so no
     child (or a wrapper's child) survives holding the pipes open. `cpu_limit_s` becomes the
     child's RLIMIT_CPU (set with prlimit right after the spawn: no preexec_fn in a threaded process)."""
-    with subprocess.Popen(
+    with _ReapedPopen(
         cmd,
         stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -117,6 +134,7 @@ def _run_in_group(
         cwd=cwd,
         start_new_session=True,
     ) as proc:
+        proc.budget = budget
         if cpu_limit_s is not None:
             try:
                 resource.prlimit(proc.pid, resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 1))
@@ -173,7 +191,7 @@ def run_ffmpeg(
     started = time.monotonic()
     children_before = _children_cpu()
     try:
-        proc = _run_in_group(cmd, input_bytes, timeout_s, cwd, cpu_limit)
+        proc = _run_in_group(cmd, input_bytes, timeout_s, cwd, cpu_limit, budget)
     except subprocess.TimeoutExpired as exc:
         if budget is not None and budget.expired():
             raise BudgetExceeded(budget, "ffmpeg") from exc

@@ -38,9 +38,14 @@ def test_budget_from_the_clip(tmp_path: Path) -> None:
     assert b.cpu_limit_s == pytest.approx(10 + 0.05 * 276 * 1920 * 1080 / 1e6)
     assert b.limit_s == pytest.approx(4 * b.cpu_limit_s)
     assert answer_budget_default_1080p() == pytest.approx(b.limit_s)
-    assert Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300, wall_factor=1).limit_s == 300
+    assert (
+        Budget.for_clip(276, 3840, 2160, base_s=20, s_per_mpx_frame=1, max_s=300, wall_factor=1).limit_s
+        == 300
+    )
     assert Budget.for_clip(10, 10, 10, base_s=0, s_per_mpx_frame=0, max_s=9).limit_s == float("inf")
-    cfg = MetricsConfig(answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5, answer_budget_wall_factor=2)
+    cfg = MetricsConfig(
+        answer_budget_base_s=5, answer_budget_s_per_mpx_frame=0.5, answer_budget_wall_factor=2
+    )
     info = probe(make_clip(tmp_path / "c.mp4", (64, 64), frames=10))
     assert answer_budget(info, cfg).cpu_limit_s == pytest.approx(5 + 0.5 * 10 * 64 * 64 / 1e6)
     assert answer_budget(info, cfg).limit_s == pytest.approx(2 * (5 + 0.5 * 10 * 64 * 64 / 1e6))
@@ -103,7 +108,19 @@ def test_cpu_budget_stops_a_cpu_bound_ffmpeg(clips: dict[str, Path]) -> None:
     started = time.monotonic()
     with pytest.raises(BudgetExceeded, match="CPU"):
         run_ffmpeg(
-            ["-f", "lavfi", "-i", "mandelbrot=size=1280x720:rate=25", "-t", "600", "-threads", "1", "-f", "null", "-"],
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                "mandelbrot=size=1280x720:rate=25",
+                "-t",
+                "600",
+                "-threads",
+                "1",
+                "-f",
+                "null",
+                "-",
+            ],
             budget=budget,
         )
     assert time.monotonic() - started < 60
@@ -154,3 +171,55 @@ def test_slow_answer_hits_the_budget_and_the_worker_scores_the_next(clips: dict[
         scoring_cfg=ScoringConfig(), metrics_cfg=mcfg,
     )  # fmt: skip
     assert v.reasons == ["scoring_budget_exceeded"]
+
+
+def test_thread_meter_counts_its_codec_threads_and_not_a_neighbours_work(tmp_path: Path) -> None:
+    """Two jobs in threads of one process (the pool's thread kind): a hostile decode that keeps
+    libavcodec's frame threads busy is stopped at its 1.5 CPU-s (its job thread alone does only
+    10-20 % of a decode: the codec threads it started are counted), and the honest job beside it
+    is charged its own work only, under its 1 CPU-s (the process-wide count would have refused it)."""
+    import threading
+
+    from scoring.budget import per_thread_cpu
+    from scoring.cpu_meter import ProcessMeter, ThreadMeter
+
+    heavy = make_clip(tmp_path / "heavy.mp4", (640, 360), frames=60, codec="hevc", crf=30)
+    light = make_clip(tmp_path / "light.mp4", (96, 64), frames=10)
+    out: dict[str, tuple] = {}
+    started = threading.Event()
+
+    def hostile() -> None:
+        with per_thread_cpu():
+            b = Budget(120.0, "test", cpu_limit_s=1.5)
+            started.set()
+            try:
+                for _ in range(200):  # ~50 CPU-s unbounded
+                    decode_pass(heavy, budget=b)
+                out["hostile"] = ("finished", b.cpu_used())
+            except BudgetExceeded:
+                assert isinstance(b.meter, ThreadMeter)
+                out["hostile"] = ("stopped", b.cpu_used(), b.meter.codec_threads())
+
+    def honest() -> None:
+        started.wait(10)
+        with per_thread_cpu():
+            b, whole_process = Budget(120.0, "test", cpu_limit_s=1.0), ProcessMeter()
+            try:
+                for _ in range(100):
+                    assert decode_pass(light, budget=b).frames == 10
+                    if "hostile" in out:
+                        break
+                    time.sleep(0.1)
+                out["honest"] = ("ok", b.cpu_used(), whole_process.used())
+            except BudgetExceeded:
+                out["honest"] = ("stopped", b.cpu_used(), whole_process.used())
+
+    threads = [threading.Thread(target=hostile), threading.Thread(target=honest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert out["hostile"][0] == "stopped", out
+    assert out["hostile"][2] > 0.3 * out["hostile"][1], out  # most of it in codec threads
+    assert out["honest"][0] == "ok", out
+    assert out["honest"][1] < 1.0 < out["honest"][2], out  # the process-wide count would have refused it
