@@ -56,10 +56,12 @@ class ProcessMeter:
         """Already counted: RUSAGE_CHILDREN includes every reaped child."""
 
 
-def _threads() -> dict[tuple[int, int], tuple[int, float]]:
-    """(tid, start time) -> (nice, CPU seconds) of every thread of this process."""
+def _threads(skip: frozenset[str] = frozenset()) -> dict[tuple[int, int], tuple[int, float]]:
+    """(tid, start time) -> (nice, CPU seconds) of every thread of this process but those in `skip`."""
     out: dict[tuple[int, int], tuple[int, float]] = {}
     for tid in os.listdir("/proc/self/task"):
+        if tid in skip:
+            continue
         try:
             f = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
@@ -77,7 +79,8 @@ class ThreadMeter:
         self._clock = time.pthread_getcpuclockid(self._ident)
         self._own_start = self._own_last = time.clock_gettime(self._clock)
         self._children = 0.0
-        self._before = set(_threads())  # threads older than the job are not its codec threads
+        # threads older than the job are not its codec threads (tids are not reused before pid_max wraps)
+        self._before = frozenset(os.listdir("/proc/self/task"))
         self._seen: dict[tuple[int, int], float] = {}
         self._scanned = 0.0
 
@@ -93,8 +96,8 @@ class ThreadMeter:
         if not force and now - self._scanned < _SCAN_EVERY_S:
             return
         self._scanned = now
-        for key, (nice, cpu) in _threads().items():
-            if nice == self.tag and key[0] != self._tid and key not in self._before:
+        for key, (nice, cpu) in _threads(self._before).items():
+            if nice == self.tag and key[0] != self._tid:
                 self._seen[key] = max(self._seen.get(key, 0.0), cpu)
 
     def codec_threads(self) -> float:
