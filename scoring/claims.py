@@ -12,14 +12,21 @@ answer to it is compared on the same pictures and no miner can predict which):
   error against the reference.
 
 `same_solution` calls two answers one claim when all but at most one of the sampled frames decode
-identically, or when the two answers are closer to *each other* than `max_cross_ratio` times the
-closer one's distance to the reference *and* their sizes agree within `max_size_ratio`:
-independent encodes make independent errors (another preset, another codec: 1.0-2.5 on the shared
-clips), while a copy inherits its original's errors (the same encode at CRF + 1: 0.75-0.91, a
-transcode 0.2-0.93); a CRF several steps away shares the encoder's decisions too but is much
-smaller or larger. `benchmarks/calibrate_claims.py` measures both sides. Honest miners running the
-same encoder at the same preset one CRF step apart collide: they are one solution by this measure
-(smooth synthetic content can bring two presets of one encoder that close too).
+identically, or, their sizes agreeing within `max_size_ratio`, when either
+
+- they are closer to *each other* than `max_cross_ratio` times the closer one's distance to the
+  reference: independent encodes make independent errors (another preset, another codec: 1.0-2.5 on
+  the shared clips), while a copy inherits its original's errors (a transcode 0.2-0.93; the same
+  encode at CRF + 1 0.5-1.2, so this alone misses most of those), or
+- they have the same coding structure (`coding_print`: per packet in decode order, keyframe flag and
+  presentation position, i.e. the GOP and B-frame decisions) and every frame's size in the same
+  ratio (`size_pattern` at most `max_size_pattern`): the same encoder and preset on the same source
+  one CRF apart. On the shared clips x265 CRF + 1 spreads 0.019-0.043 and x265 medium vs slow from
+  0.064 up; x264 medium vs slow (from 0.008) and SVT-AV1 presets (from 0.024) are as close as their
+  CRF + 1 (0.018-0.035, 0.010-0.025), so the rule is on for hevc only.
+
+`benchmarks/calibrate_claims.py` measures both sides. Honest miners running the same encoder at
+the same preset one CRF step apart collide: they are one solution by this measure.
 
 (The reference subnet compares VMAF within 0.2 and compression rate within 0.01. Here each miner's
 VMAF is taken on its own secret frames, so those values are not comparable between miners, and on
@@ -35,25 +42,74 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
+from loguru import logger
 
 from scoring.chroma import decode_chroma
+
+SIZE_FLOOR = 0.1
+"""`size_pattern` adds this fraction of the mean packet size to every packet."""
+
+
+@dataclass(frozen=True)
+class Coding:
+    """An answer's coding structure, read by a demux pass (no decode): per packet in decode order, its
+    keyframe flag and presentation position (the GOP and B-frame reorder pattern, hashed), and its size."""
+
+    structure_sha256: str
+    sizes: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class ClaimPrint:
-    """One answer's solution: per sampled frame, the decoded planes' hash, a luma crop and its error vs the reference."""
+    """One answer's solution: per sampled frame, the decoded planes' hash, a luma crop and its error vs the
+    reference; the file size and the coding structure (None when it could not be read)."""
 
     indices: tuple[int, ...]
     frame_sha256: tuple[str, ...]
     crops: tuple[np.ndarray, ...]
     ref_se: tuple[float, ...]
     size_bytes: int = 0
+    coding: Coding | None = None
 
     @property
     def ref_mse(self) -> float:
         """Mean squared luma error against the reference over the crops."""
         return sum(self.ref_se) / max(1, sum(c.size for c in self.crops))
+
+
+def coding_print(path: str | Path, max_packets: int) -> Coding | None:
+    """The coding structure of the first video stream; None past `max_packets` non-empty packets (a
+    hostile file cannot make this read more) or when a packet has no timestamps."""
+    marks: list[tuple[bool, int]] = []
+    sizes: list[int] = []
+    with av.open(str(path), mode="r") as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size <= 0:
+                continue
+            if len(sizes) >= max_packets or packet.pts is None:
+                return None
+            marks.append((bool(packet.is_keyframe), int(packet.pts)))
+            sizes.append(packet.size)
+    if not sizes:
+        return None
+    rank = {pts: i for i, pts in enumerate(sorted({pts for _, pts in marks}))}
+    h = hashlib.sha256()
+    for i, (key, pts) in enumerate(marks):
+        h.update(f"{int(key)}:{rank[pts] - i};".encode())
+    return Coding(h.hexdigest(), tuple(sizes))
+
+
+def size_pattern(a: Coding, b: Coding, floor: float = SIZE_FLOOR) -> float | None:
+    """Spread (standard deviation) of the per-packet log size ratio when the two structures are identical,
+    else None: one encode at another CRF scales every frame alike (spread near 0). Each packet's size is
+    counted plus `floor` times the mean packet size, so frames of a few bytes (a static picture) do not
+    dominate with ratios that are noise."""
+    if a.structure_sha256 != b.structure_sha256 or len(a.sizes) != len(b.sizes) or len(a.sizes) < 2:
+        return None
+    x, y = np.asarray(a.sizes, np.float64), np.asarray(b.sizes, np.float64)
+    return float(np.std(np.log(x + floor * x.mean()) - np.log(y + floor * y.mean())))
 
 
 def _crop_box(seed: str, index: int, h: int, w: int, crop: int) -> tuple[int, int, int, int]:
@@ -94,7 +150,9 @@ def _crop(y: np.ndarray, seed: str, index: int, crop: int) -> np.ndarray:
     return y[y0 : y0 + ch, x0 : x0 + cw].copy()
 
 
-def reference_crops(reference: str | Path, indices: Sequence[int], *, seed: str, crop: int = 384) -> ReferenceCrops:
+def reference_crops(
+    reference: str | Path, indices: Sequence[int], *, seed: str, crop: int = 384
+) -> ReferenceCrops:
     """The reference's luma crops at `indices` (the same `seed` and `crop` as the answers' prints)."""
     wanted = _wanted(indices)
     ref = _frames(reference, wanted)
@@ -102,8 +160,11 @@ def reference_crops(reference: str | Path, indices: Sequence[int], *, seed: str,
     return ReferenceCrops(tuple(wanted), shapes, tuple(_crop(ref[i][0], seed, i, crop) for i in wanted))
 
 
-def answer_print(answer: str | Path, reference: ReferenceCrops, *, seed: str, crop: int = 384) -> ClaimPrint:
-    """Fingerprint of `answer` on the reference's frames (decodes the answer only)."""
+def answer_print(
+    answer: str | Path, reference: ReferenceCrops, *, seed: str, crop: int = 384, max_packets: int = 0
+) -> ClaimPrint:
+    """Fingerprint of `answer` on the reference's frames (decodes the answer only); with `max_packets` > 0
+    also its coding structure (a demux pass of at most that many packets)."""
     wanted = list(reference.indices)
     dist = _frames(answer, wanted)
     hashes, crops, errors = [], [], []
@@ -114,27 +175,45 @@ def answer_print(answer: str | Path, reference: ReferenceCrops, *, seed: str, cr
         hashes.append(h.hexdigest())
         dy = dist[i][0]
         if dy.shape != shape:
-            raise ValueError(f"frame {i} is {dy.shape[1]}x{dy.shape[0]} but the reference is {shape[1]}x{shape[0]}")
+            raise ValueError(
+                f"frame {i} is {dy.shape[1]}x{dy.shape[0]} but the reference is {shape[1]}x{shape[0]}"
+            )
         c = _crop(dy, seed, i, crop)
         crops.append(c)
         errors.append(_se(ref_crop, c))
-    return ClaimPrint(tuple(wanted), tuple(hashes), tuple(crops), tuple(errors), Path(answer).stat().st_size)
+    coding = None
+    if max_packets > 0:
+        try:
+            coding = coding_print(answer, max_packets)
+        except (av.FFmpegError, OSError) as exc:  # the pixel rules still apply
+            logger.warning("{}: no coding structure ({})", answer, exc)
+    size = Path(answer).stat().st_size
+    return ClaimPrint(tuple(wanted), tuple(hashes), tuple(crops), tuple(errors), size, coding)
 
 
 def claim_print(
-    reference: str | Path, answer: str | Path, indices: Sequence[int], *, seed: str, crop: int = 384
+    reference: str | Path,
+    answer: str | Path,
+    indices: Sequence[int],
+    *,
+    seed: str,
+    crop: int = 384,
+    max_packets: int = 0,
 ) -> ClaimPrint:
     """Fingerprint of `answer` on the frames at `indices` (distinct; same size as the reference).
 
     `seed` places the crops (the same seed for every answer to a task, so their crops coincide)."""
-    return answer_print(answer, reference_crops(reference, indices, seed=seed, crop=crop), seed=seed, crop=crop)
+    ref = reference_crops(reference, indices, seed=seed, crop=crop)
+    return answer_print(answer, ref, seed=seed, crop=crop, max_packets=max_packets)
 
 
 def cross_ratio(a: ClaimPrint, b: ClaimPrint) -> float:
     """Squared distance between the two answers over the distance of the closer one to the reference."""
     if a.indices != b.indices or any(x.shape != y.shape for x, y in zip(a.crops, b.crops, strict=True)):
         raise ValueError("the two prints were not taken on the same frames and crops")
-    cross = sum(_se(x, y) for x, y in zip(a.crops, b.crops, strict=True)) / max(1, sum(c.size for c in a.crops))
+    cross = sum(_se(x, y) for x, y in zip(a.crops, b.crops, strict=True)) / max(
+        1, sum(c.size for c in a.crops)
+    )
     closer = min(a.ref_mse, b.ref_mse)
     if closer <= 1e-12:
         return 0.0 if cross <= 1e-12 else math.inf
@@ -142,27 +221,42 @@ def cross_ratio(a: ClaimPrint, b: ClaimPrint) -> float:
 
 
 def same_solution(
-    a: ClaimPrint, b: ClaimPrint, *, max_cross_ratio: float, max_size_ratio: float = 0.0
+    a: ClaimPrint,
+    b: ClaimPrint,
+    *,
+    max_cross_ratio: float,
+    max_size_ratio: float = 0.0,
+    max_size_pattern: float = 0.0,
 ) -> str | None:
     """Why `a` and `b` are one solution (None when they are different answers).
 
-    Near copy: `cross_ratio <= max_cross_ratio` and, when `max_size_ratio` > 0, the larger file at most
-    that many times the smaller. A `max_cross_ratio` of 0 turns the near-copy rule off."""
+    Near copy: the larger file at most `max_size_ratio` times the smaller (when > 0) and either
+    `cross_ratio <= max_cross_ratio` (0 turns that rule off) or the same coding structure with a
+    `size_pattern` spread of at most `max_size_pattern` (0 turns that rule off)."""
     if a.indices != b.indices:
         return None
     if len(a.indices) >= 2:
         same = sum(x == y for x, y in zip(a.frame_sha256, b.frame_sha256, strict=True))
         if same >= len(a.indices) - 1:
             return f"{same} of {len(a.indices)} sampled frames decode to identical pictures"
+    small, big = sorted((a.size_bytes, b.size_bytes))
+    size_ratio = big / max(small, 1)
+    if max_size_ratio > 0 and size_ratio > max_size_ratio:
+        return None
+    if max_size_pattern > 0 and a.coding is not None and b.coding is not None:
+        spread = size_pattern(a.coding, b.coding)
+        if spread is not None and spread <= max_size_pattern:
+            return (
+                f"the same coding structure ({len(a.coding.sizes)} frames: frame types and order) with every "
+                f"frame's size in the same ratio (spread {spread:.3f}, at most {max_size_pattern:g}) and sizes "
+                f"within {size_ratio:.2f}x: the same encode at another quality"
+            )
     if max_cross_ratio > 0:
-        small, big = sorted((a.size_bytes, b.size_bytes))
-        if max_size_ratio > 0 and big > max_size_ratio * max(small, 1):
-            return None
         ratio = cross_ratio(a, b)
         if ratio <= max_cross_ratio:
             return (
                 f"the two answers differ from each other {ratio:.2f}x as much as from the reference "
-                f"(at most {max_cross_ratio:g}) and their sizes by {big / max(small, 1):.2f}x: "
+                f"(at most {max_cross_ratio:g}) and their sizes by {size_ratio:.2f}x: "
                 "one is derived from the other"
             )
     return None

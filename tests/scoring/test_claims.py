@@ -1,7 +1,8 @@
 """One claim per solution (issue 19 item 4): the fingerprint of an answer and the same-solution rule,
 on generated clips: remuxes and metadata edits decode to the same pictures, a CRF + 1 copy and a
-transcode of an answer are closer to it than to the reference, honest answers of other settings
-(preset, CRF two steps away, codec) are not."""
+transcode of an answer are closer to it than to the reference, a CRF + 1 copy has its original's
+coding structure with every frame's size in one ratio; honest answers of other settings (preset,
+CRF four steps away, codec) are none of these."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring.claims import ClaimPrint, claim_print, cross_ratio, same_solution
+from scoring.claims import (
+    ClaimPrint,
+    Coding,
+    claim_print,
+    coding_print,
+    cross_ratio,
+    same_solution,
+    size_pattern,
+)
 from scoring.media.ffmpeg import run_ffmpeg
 from scoring.media.frames import DecodeError
 from scoring.metrics.config import MetricsConfig
@@ -25,14 +34,18 @@ def _print(ref: Path, path: Path, idx: list[int] = IDX, crop: int = 64) -> Claim
     return claim_print(ref, path, idx, seed="task-seed", crop=crop)
 
 
-def _same(a: ClaimPrint, b: ClaimPrint) -> str | None:
+def _same(a: ClaimPrint, b: ClaimPrint, codec: str = "hevc") -> str | None:
     return same_solution(
-        a, b, max_cross_ratio=CFG.claim_max_cross_ratio["hevc"], max_size_ratio=CFG.claim_max_size_ratio
+        a,
+        b,
+        max_cross_ratio=CFG.claim_max_cross_ratio[codec],
+        max_size_ratio=CFG.claim_max_size_ratio,
+        max_size_pattern=CFG.claim_max_size_pattern[codec],
     )
 
 
-def _encode(src: Path, out: Path, codec: str, crf: int, preset: str) -> Path:
-    run_ffmpeg(encode_args(src, out, codec, crf, preset=preset, threads=1), timeout_s=120)
+def _encode(src: Path, out: Path, codec: str, crf: int, preset: str, params: str = "") -> Path:
+    run_ffmpeg(encode_args(src, out, codec, crf, preset=preset, threads=1, params=params), timeout_s=120)
     return out
 
 
@@ -60,13 +73,37 @@ def test_rule_on_prints() -> None:
         cross_ratio(a, other)
 
 
+def _coded(sizes: list[int], structure: str = "s", crop_value: int = 150) -> ClaimPrint:
+    p = _p("abcde" if crop_value == 110 else "vwxyz", crop_value)
+    return ClaimPrint(
+        p.indices, p.frame_sha256, p.crops, p.ref_se, sum(sizes), Coding(structure, tuple(sizes))
+    )
+
+
+def test_structure_rule_on_prints() -> None:
+    sizes = [9000, 700, 300, 250, 1200, 400, 260, 5000, 900, 310]
+    a = _coded(sizes, crop_value=110)
+    scaled = _coded([round(s * 0.9) for s in sizes])  # far in pixels: only the structure says copy
+    assert "the same coding structure (10 frames" in (_same(a, scaled) or "")
+    assert size_pattern(a.coding, scaled.coding) == pytest.approx(0.0, abs=0.002)  # type: ignore[arg-type]
+    bumpy = _coded([round(s * (0.8 if i % 2 else 1.0)) for i, s in enumerate(sizes)])
+    assert _same(a, bumpy) is None  # other frames' sizes in other ratios: another encoder's decisions
+    assert _same(a, _coded(sizes[:], structure="t")) is None  # other frame types or order
+    assert _same(a, _coded([round(s * 0.75) for s in sizes])) is None  # 1.33x: another CRF
+    assert same_solution(a, scaled, max_cross_ratio=0.93, max_size_ratio=1.2) is None  # the rule off
+    plain = ClaimPrint(scaled.indices, scaled.frame_sha256, scaled.crops, scaled.ref_se, scaled.size_bytes)
+    assert _same(a, plain) is None  # no structure read: the pixel rules alone
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("claims")
     ref = make_clip(d / "ref.mp4", (192, 108), fps=24, frames=48, crf=12, pattern="testsrc2")
     base = _encode(ref, d / "base.mp4", "hevc", 26, "medium")
     out = {"ref": ref, "base": base}
-    out["remux"] = remux(base, d / "remux.mp4", extra=["-metadata", "title=mine"])  # no +faststart: moov at the end
+    out["remux"] = remux(
+        base, d / "remux.mp4", extra=["-metadata", "title=mine"]
+    )  # no +faststart: moov at the end
     out["crf+1"] = _encode(ref, d / "crf27.mp4", "hevc", 27, "medium")
     out["transcode"] = _encode(base, d / "transcode.mp4", "hevc", 26, "medium")
     out["slow preset"] = _encode(ref, d / "slow.mp4", "hevc", 26, "slow")
@@ -106,3 +143,52 @@ def test_crops_follow_the_seed_and_bad_inputs_are_named(clips: dict[str, Path]) 
         _print(clips["ref"], clips["base"], [])
     with pytest.raises(DecodeError, match="only 48 frames"):
         _print(clips["ref"], clips["base"], [2, 60])
+
+
+# content where x265's CRF + 1 keeps every frame's size in one ratio (as on the shared real clips:
+# docs/scoring.md#duplicates-and-near-copies); testsrc2 and mandelbrot are noisier (0.06-0.27)
+SEEDED = ["life=seed=1:mold=10:ratio=0.5", "life=seed=2:mold=10:ratio=0.5", "cellauto=seed=3"]
+
+
+def _coded_print(ref: Path, path: Path) -> ClaimPrint:
+    return claim_print(ref, path, IDX, seed="task-seed", crop=64, max_packets=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern", SEEDED)
+def test_crf_plus_one_has_the_same_coding_structure(tmp_path: Path, pattern: str) -> None:
+    ref = make_clip(tmp_path / "ref.mp4", (192, 108), fps=24, frames=48, crf=12, pattern=pattern)
+    base = _coded_print(ref, _encode(ref, tmp_path / "base.mp4", "hevc", 26, "medium"))
+    copy = _coded_print(ref, _encode(ref, tmp_path / "crf27.mp4", "hevc", 27, "medium"))
+    assert base.coding is not None and copy.coding is not None and len(base.coding.sizes) == 48
+    assert "the same coding structure (48 frames" in (_same(base, copy) or ""), size_pattern(
+        base.coding, copy.coding
+    )
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("claims-structure")
+    ref = make_clip(d / "ref.mp4", (192, 108), fps=24, frames=48, crf=12, pattern=SEEDED[0])
+    out = {"ref": ref, "base": _encode(ref, d / "base.mp4", "hevc", 26, "medium")}
+    out["slow preset"] = _encode(ref, d / "slow.mp4", "hevc", 27, "slow")
+    out["ultrafast preset"] = _encode(ref, d / "ultrafast.mp4", "hevc", 24, "ultrafast")
+    out["crf+4"] = _encode(ref, d / "crf30.mp4", "hevc", 30, "medium")
+    out["h264"] = _encode(ref, d / "h264.mp4", "h264", 24, "medium")
+    out["av1"] = _encode(ref, d / "av1.mp4", "av1", 40, "8")
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("other", ["slow preset", "ultrafast preset", "crf+4", "h264", "av1"])
+def test_honest_answers_are_not_merged_by_structure(seeded: dict[str, Path], other: str) -> None:
+    base, theirs = _coded_print(seeded["ref"], seeded["base"]), _coded_print(seeded["ref"], seeded[other])
+    assert theirs.coding is not None
+    assert _same(base, theirs) is None, (size_pattern(base.coding, theirs.coding), cross_ratio(base, theirs))  # type: ignore[arg-type]
+
+
+def test_coding_print_is_bounded(clips: dict[str, Path]) -> None:
+    coding = coding_print(clips["base"], 48)
+    assert coding is not None and len(coding.sizes) == 48
+    assert coding_print(clips["base"], 47) is None  # more packets than the answer may have: no structure
+    assert coding_print(clips["remux"], 48) == coding  # a remux keeps packets, order and sizes

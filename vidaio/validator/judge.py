@@ -263,6 +263,15 @@ class Judge:
         codec = a.kind.claim_codec(a)
         return limits.get(codec, min(limits.values())) if codec is not None else min(limits.values())
 
+    def _size_pattern(self, a: Assignment) -> float:
+        """The coding-structure limit for this task's codec (0: off; upscaling, where the miner picks the codec:
+        the smallest, so off while any codec has it off)."""
+        limits = self.metrics.claim_max_size_pattern
+        if not limits:
+            return 0.0
+        codec = a.kind.claim_codec(a)
+        return limits.get(codec, 0.0) if codec is not None else min(limits.values())
+
     async def _reference_crops(
         self, ledger: Ledger, key: str, reference: Path, idx: list[int], seed: str
     ) -> ReferenceCrops | None:
@@ -305,7 +314,9 @@ class Judge:
             try:
                 ref = await self._reference_crops(ledger, claim.task_key, a.clip.reference, idx, seed)
                 if ref is not None:
-                    fp = await self.pool.call(functools.partial(answer_print, seed=seed, crop=crop), dest, ref)
+                    packets = n + 2 * self.metrics.frame_tolerance + 8  # the declared count, bounded
+                    print_it = functools.partial(answer_print, seed=seed, crop=crop, max_packets=packets)
+                    fp = await self.pool.call(print_it, dest, ref)
             except (DecodeError, FfmpegError, ValueError, OSError, BrokenProcessPool) as exc:
                 logger.warning("task {}: no claim fingerprint ({}); scored without the near-copy check", a.task_id, exc)
         claim.print.set_result(fp)
@@ -317,6 +328,7 @@ class Judge:
             theirs = await other.print
             why = None if theirs is None else same_solution(
                 fp, theirs, max_cross_ratio=self._cross_ratio(a), max_size_ratio=self.metrics.claim_max_size_ratio,
+                max_size_pattern=self._size_pattern(a),
             )
             if why is not None:
                 judged.timings["claim_s"] = time.monotonic() - t0
