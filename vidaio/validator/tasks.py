@@ -20,10 +20,12 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from loguru import logger
 
+from scoring.config import ScoringConfig
+from scoring.metrics.config import MetricsConfig
 from services.synthesis import (
     CompressionRecipe,
     PreparedCompression,
@@ -36,8 +38,19 @@ from vidaio.storage.errors import StorageError
 from vidaio.storage.s3 import S3Store, object_key
 from vidaio.validator.roster import CompressionPlan, UpscalingGroup
 
-if TYPE_CHECKING:
-    from vidaio.validator.kinds import ScoringContext
+
+class FrameContext(Protocol):
+    """What preparing reference frames needs (`vidaio.validator.kinds.ScoringContext` is one)."""
+
+    @property
+    def secret(self) -> str: ...
+
+    @property
+    def scoring(self) -> ScoringConfig: ...
+
+    @property
+    def metrics(self) -> MetricsConfig: ...
+
 
 # the most bytes of decoded reference frames prepared per clip (1080p: 3.1 MB a frame, so a whole
 # 10 s clip fits; 4K: ~80 frames); tasks past it decode the reference themselves
@@ -86,7 +99,7 @@ class TaskBuilder:
         fps: int,
         presign_ttl_s: int,
         timeout_s: float,
-        frames: ScoringContext | None = None,
+        frames: FrameContext | None = None,
     ) -> None:
         self.factory = factory
         self.store = store
