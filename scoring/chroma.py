@@ -21,7 +21,8 @@ floors). Over the sampled frames' planes, pooled:
   gap stays in the honest range on real footage) loses 3-14 dB. At most `chroma_max_detail_loss_db`
   plus `chroma_detail_loss_gap_slope` per dB of negative luma gap (chroma coded far more accurately
   than luma: honest AV1 at high CRF drops chroma noise, loss 2.6 dB at a gap of -9.8 dB); skipped
-  when the reference's chroma has almost no detail.
+  when the reference's chroma has almost no detail, and when the answer's luma has more detail than
+  the reference's (sharpened luma: an enhancement, judged by `vmaf_enhancement_gap`).
 
 `chroma_stats` and `chroma_failure` are pure; `frame_planes` turns a decoded frame into the planes
 they take (so a caller that already decodes the frames passes them in); `measure_chroma` decodes.
@@ -141,8 +142,11 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
 
 def detail_loss_db(ref_y: float, ref_c: float, dist_y: float, dist_c: float, frames: int) -> float | None:
     """10 log10((dist_y / ref_y) / (dist_c / ref_c)) from summed per-pixel detail energies; None when the
-    reference's chroma (or luma) is too flat to judge."""
+    reference's chroma (or luma) is too flat to judge, or the answer's luma has more detail than the
+    reference's (sharpened: an upscaler that sharpens luma only is judged by the enhancement gap)."""
     if ref_c < MIN_CHROMA_DETAIL * frames or ref_y < MIN_CHROMA_DETAIL * frames:
+        return None
+    if dist_y > ref_y:  # luma sharper than the reference: an enhancement (the enhancement-gap check), not a loss
         return None
     return 10.0 * math.log10(max(dist_y, 1e-6) / ref_y) - 10.0 * math.log10(max(dist_c, 1e-6) / ref_c)
 
