@@ -1,6 +1,6 @@
 """VMAF benchmark: scoring one 1080p compression answer the validator's way vs full-clip VMAF (issue 19).
 
-    python -m benchmarks.bench_vmaf [--runs 5] [--source PATH] [--threshold 85] [--no-exploits]
+    python -m benchmarks.bench_vmaf [--runs 5] [--source PATH] [--threshold 85] [--no-exploits] [--vmaf-threads N]
 
 The pair: a ~10 s 1080p reference (the `real-720p-a.mp4` footage upscaled with lanczos, x264 crf 16,
 or a lavfi testsrc2 clip when the shared media is absent) and a compression miner's answer to it
@@ -11,7 +11,13 @@ Modes, per run (task id varies per run, so the sampled frame positions do):
   probe, ONE decode of the answer, one partial decode of the reference, ONE libvmaf run on the
   5 sampled windows, colour check, formula);
 - scoring_warm: the same, for the next answer to the same task (the reference's frames are kept
-  by the worker, as in a round where every miner answers the same task);
+  by the worker: the same task id draws the same frames);
+- scoring_prepared: the same, for an answer to a task whose reference frames the validator
+  prepared at task creation (`scoring.answer_check.prepare_reference`; the worker's in-memory
+  copy is dropped first, so the frames are read from `<reference>.frames/`);
+- prepare: the one-off, per-task cost of that preparation (decode the reference to the task's last
+  sampled frame, write its frames); paid once per clip, before any answer arrives, for all the
+  clip's tasks together (not counted in scoring_prepared: reported separately, and with it);
 - legacy:  the pre-issue-19 path: `validate_output` (full decode) then `vmaf_frames` (ffmpeg decodes
   both clips again up to the last sampled frame);
 - full:    `validate_output` then `vmaf_full` over every frame (the baseline).
@@ -37,11 +43,13 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.media import DEFAULT_MEDIA
+from scoring.answer_check import _REFERENCES, prepare_reference
 from scoring.budget import cpu_seconds
 from scoring.compression import compression_rate, compression_score
 from scoring.config import ScoringConfig
 from scoring.evaluate import answer_budget, evaluate_compression
 from scoring.media.ffmpeg import run_ffmpeg
+from scoring.media.prepared import remove_frames
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import VmafResult, sample_frame_indices, vmaf_frames, vmaf_full
@@ -50,7 +58,7 @@ from scoring.validation import expected_for_compression, validate_output
 OUT = Path("benchmarks/out")
 CACHE = OUT / "cache" / "vmaf"
 DEFAULT_SOURCE = DEFAULT_MEDIA / "real-720p-a.mp4"
-MODES = ("scoring", "scoring_warm", "legacy", "full")
+MODES = ("scoring", "scoring_warm", "scoring_prepared", "legacy", "full")
 console = Console(width=140)
 
 
@@ -109,7 +117,19 @@ def _score_once(
     scfg: ScoringConfig,
     mcfg: MetricsConfig,
 ) -> dict[str, Any]:
-    if mode in ("scoring", "scoring_warm"):
+    if mode == "prepare":
+        t0 = time.perf_counter()
+        done = prepare_reference(
+            probe(ref), [task_id], secret="bench-secret", vmaf_samples=scfg.vmaf_samples, pieapp_frames=0,
+            cfg=mcfg, max_bytes=1 << 30,
+        )  # fmt: skip
+        return {
+            "mode": mode,
+            "task_id": task_id,
+            "total_s": time.perf_counter() - t0,
+            "bytes": done.bytes if done else 0,
+        }
+    if mode.startswith("scoring"):
         t0 = time.perf_counter()
         v = evaluate_compression(
             ref, dist, vmaf_threshold=threshold, codec="av1", task_id=task_id, secret="bench-secret",
@@ -205,25 +225,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     ap.add_argument("--threshold", type=float, default=85.0)
     ap.add_argument("--no-exploits", action="store_true", help="skip the exploit-file timings")
+    ap.add_argument(
+        "--vmaf-threads", type=int, default=None, help="libvmaf n_threads, every mode (default: config)"
+    )
     args = ap.parse_args(argv)
 
-    scfg, mcfg = ScoringConfig(), MetricsConfig()
+    scfg = ScoringConfig()
+    mcfg = MetricsConfig() if args.vmaf_threads is None else MetricsConfig(vmaf_threads=args.vmaf_threads)
     ref, dist = prepare_pair(args.source)
     info = probe(ref)
     runs: list[dict[str, Any]] = []
+    prepares: list[dict[str, Any]] = []
     for k in range(args.runs):
-        # alternate: no order bias; scoring_warm = the next answer to the same task (reference frames cached)
-        order = ("scoring", "scoring_warm", "legacy", "full") if k % 2 == 0 else ("full", "legacy", "scoring", "scoring_warm")
+        # alternate: no order bias; scoring_warm = the next answer to the same task (reference frames cached);
+        # scoring_prepared = an answer to a task prepared at creation (its own task id: frames not in memory)
+        order = MODES if k % 2 == 0 else MODES[::-1]
         for mode in order:
-            r = score_once(
-                ref, dist, mode=mode, task_id=f"bench-{k}", threshold=args.threshold, scfg=scfg, mcfg=mcfg
-            )
+            tid = f"bench-{k}" if mode != "scoring_prepared" else f"bench-{k}-prepared"
+            remove_frames(ref)
+            _REFERENCES.clear()
+            if mode == "scoring_prepared":
+                prepares.append(score_once(ref, dist, mode="prepare", task_id=tid, threshold=args.threshold,
+                                           scfg=scfg, mcfg=mcfg))  # fmt: skip
+                _REFERENCES.clear()
+            elif mode == "scoring_warm":  # the first answer to this task fills the worker's cache (not timed)
+                _score_once(
+                    ref, dist, mode="scoring", task_id=tid, threshold=args.threshold, scfg=scfg, mcfg=mcfg
+                )
+            r = score_once(ref, dist, mode=mode, task_id=tid, threshold=args.threshold, scfg=scfg, mcfg=mcfg)
+            remove_frames(ref)
             runs.append(r)
             console.print(f"run {k} {mode:8s} total {r['total_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  vmaf {r['vmaf_s']:7.2f} s  "
                           f"VMAF {r['vmaf_harmonic_mean']:.2f}  S_f {r['s_f']:.4f}")  # fmt: skip
 
     def med(mode: str, key: str) -> float:
-        return statistics.median(r[key] for r in runs if r["mode"] == mode)
+        return statistics.median(
+            r[key] for r in (prepares if mode == "prepare" else runs) if r["mode"] == mode
+        )
 
     def verdicts(mode: str) -> set[tuple[bool, bool]]:
         return {(r["vmaf_passed"], r["s_f"] > 0) for r in runs if r["mode"] == mode}
@@ -250,10 +288,17 @@ def main(argv: list[str] | None = None) -> None:
         "speedup_total": med("full", "total_s") / med("scoring", "total_s"),
         "speedup_total_warm": med("full", "total_s") / med("scoring_warm", "total_s"),
         "speedup_total_legacy": med("full", "total_s") / med("legacy", "total_s"),
+        "speedup_total_prepared": med("full", "total_s") / med("scoring_prepared", "total_s"),
+        "prepare_total_s_median": med("prepare", "total_s"),
+        "prepare_cpu_s_median": med("prepare", "cpu_s"),
+        "prepare_bytes": prepares[0]["bytes"],
         **{f"{m}_cpu_s_median": med(m, "cpu_s") for m in MODES},
         "speedup_cpu": med("full", "cpu_s") / med("scoring", "cpu_s"),
         "speedup_cpu_warm": med("full", "cpu_s") / med("scoring_warm", "cpu_s"),
         "speedup_cpu_legacy": med("full", "cpu_s") / med("legacy", "cpu_s"),
+        "speedup_cpu_prepared": med("full", "cpu_s") / med("scoring_prepared", "cpu_s"),
+        # one answer paying its task's whole preparation (a clip answered by one miner): the worst case
+        "speedup_cpu_prepared_incl_prepare": med("full", "cpu_s") / (med("scoring_prepared", "cpu_s") + med("prepare", "cpu_s")),
         "same_verdict": len({frozenset(verdicts(m)) for m in MODES}) == 1 and len(verdicts("full")) == 1,
         "full_vmaf": med("full", "vmaf_harmonic_mean"),
         "scoring_vmaf_range": vm_range("scoring"),
@@ -286,11 +331,15 @@ def main(argv: list[str] | None = None) -> None:
         verdict = ", ".join(sorted({"pass" if p else "fail" for p, _ in verdicts(mode)}))
         table.add_row(mode, f"{med(mode, 'total_s'):.2f}", f"{med(mode, 'cpu_s'):.2f}", f"{med(mode, 'vmaf_s'):.2f}",
                       f"{lo:.2f}–{hi:.2f}", verdict)  # fmt: skip
+    table.add_row("prepare (once per task)", f"{med('prepare', 'total_s'):.2f}", f"{med('prepare', 'cpu_s'):.2f}", "",
+                  f"{summary['prepare_bytes'] >> 20} MB", "")  # fmt: skip
     console.print(table)
     console.print(f"CPU speed-up vs full-clip VMAF: scoring x{summary['speedup_cpu']:.1f}, next answer "
-                  f"x{summary['speedup_cpu_warm']:.1f}, legacy x{summary['speedup_cpu_legacy']:.1f}")  # fmt: skip
+                  f"x{summary['speedup_cpu_warm']:.1f}, prepared task x{summary['speedup_cpu_prepared']:.1f} (with its "
+                  f"one-off preparation x{summary['speedup_cpu_prepared_incl_prepare']:.1f}), legacy "
+                  f"x{summary['speedup_cpu_legacy']:.1f}")  # fmt: skip
     console.print(f"wall speed-up vs full-clip VMAF: scoring x{summary['speedup_total']:.1f}, next answer to the "
-                  f"same task x{summary['speedup_total_warm']:.1f} (legacy "
+                  f"same task x{summary['speedup_total_warm']:.1f}, prepared task x{summary['speedup_total_prepared']:.1f} (legacy "
                   f"x{summary['speedup_total_legacy']:.1f}); same verdict: {summary['same_verdict']}; "
                   f"load average {summary['load_average'][0]:.1f}")  # fmt: skip
     if worst is not None:

@@ -5,7 +5,7 @@ validator creates the task, so the reference's frames can be decoded before any 
 `prepare_frames` decodes the reference once (up to the last frame asked) and writes the frames asked
 as raw planes into `<reference>.frames/` next to it (inside the task's directory, so removed with the
 task's files); `load_frames` gives them back to a scoring worker when they cover what an answer
-needs, else None and the worker decodes the reference as before. The values are the very arrays
+needs (mapped, not copied), else None and the worker decodes the reference as before. The values are the very arrays
 `scoring.media.decode.decode_pass` keeps (same decoder, same conversion), written and read raw.
 
 The directory appears whole or not at all (written under a temporary name, then renamed); its
@@ -96,6 +96,11 @@ def prepare_frames(reference: str | Path, yuv: Collection[int], rgb: Collection[
     return PreparedFrames(final, frozenset(yuv), frozenset(rgb), written[0])
 
 
+def _mapped(path: Path) -> np.ndarray:
+    """The file's bytes, mapped copy-on-write (read without a copy; writes never reach the file)."""
+    return np.memmap(path, dtype=np.uint8, mode="c").view(np.ndarray)
+
+
 def load_frames(
     reference: str | Path, yuv: Collection[int], rgb: Collection[int] = ()
 ) -> SampledFrames | None:
@@ -112,7 +117,7 @@ def load_frames(
         if yuv:
             (h, w), (ch, cw) = meta["shapes"]["y"], meta["shapes"]["c"]
             for n in yuv:
-                buf = np.fromfile(folder / f"{n}.yuv", dtype=np.uint8)
+                buf = _mapped(folder / f"{n}.yuv")
                 if buf.size != h * w + 2 * ch * cw:
                     return None
                 out.yuv[n] = (
@@ -122,7 +127,7 @@ def load_frames(
                 )
         for n in rgb:
             shape = meta["shapes"]["rgb"]
-            out.rgb[n] = np.fromfile(folder / f"{n}.rgb", dtype=np.uint8).reshape(shape)
+            out.rgb[n] = _mapped(folder / f"{n}.rgb").reshape(shape)
         return out
     except FileNotFoundError:
         return None
