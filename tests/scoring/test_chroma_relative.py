@@ -38,7 +38,6 @@ THRESHOLD = 70.0
 CBQ = "cbqpoffs=12:crqpoffs=12"
 X264_CQP = "chroma-qp-offset=12"
 BLUR_SAT = "boxblur=luma_radius=0:luma_power=0:chroma_radius=2:chroma_power=1,hue=s=0.66"
-CHROMA_BLUR = "gblur=sigma=2:planes=6"  # U and V only, saturation untouched
 
 
 def _planes(y: float, u: float, v: float, shape: tuple[int, int] = (8, 8)) -> tuple[np.ndarray, ...]:
@@ -165,7 +164,6 @@ ATTACKS = {
     "cbqpoffs": ("hevc", {"x265": CBQ}, "chroma_qp_offset"),
     "x264_chroma_qp_offset": ("h264", {"params": X264_CQP}, "chroma_qp_offset"),
     "blur_saturation": ("hevc", {"vf": BLUR_SAT}, "chroma_mismatch"),
-    "chroma_blur": ("hevc", {"vf": CHROMA_BLUR}, "chroma_mismatch"),
 }
 
 
@@ -195,13 +193,14 @@ def test_chroma_starvation_scores_no_more_than_the_honest_encode(
 
 
 @pytest.mark.slow
-def test_chroma_blur_alone_is_caught_by_the_detail_loss(refs: dict[str, Path]) -> None:
-    """Smooth colour content: chroma blur keeps the luma gap and the saturation honest-looking."""
+def test_chroma_blur_alone_is_caught_by_the_opt_in_detail_loss(refs: dict[str, Path]) -> None:
+    """Smooth colour content: chroma blur keeps the luma gap and the saturation honest-looking. The
+    detail-loss rule catches it but is off by default (honest encodes of the validator's synthetic
+    clips lose as much chroma detail: docs/scoring.md, colour check)."""
     ref = refs["mandelbrot"]
     # sigma 1 (the task id, hence the frame draw, follows the file name): +0.018 S_f without the checks
     starved = _encode(ref, ref.with_name("b-mandelbrot-hevc-1.mp4"), "hevc", 26, vf="gblur=sigma=1:planes=6")
-    without = MCFG.model_copy(update={"chroma_max_detail_loss_db": 0.0})
-    old = _score(ref, starved, without)
-    assert old.ok, old.messages  # the gap / saturation / PSNR floors alone let it pass
-    v = _score(ref, starved, MCFG)
+    old = _score(ref, starved, MCFG)
+    assert old.ok, old.messages  # the default gap / saturation / PSNR floors let it pass
+    v = _score(ref, starved, MCFG.model_copy(update={"chroma_max_detail_loss_db": 2.2}))
     assert v.reasons == ["chroma_mismatch"] and "fine detail" in v.messages[0], v.messages
