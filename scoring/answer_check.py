@@ -90,11 +90,29 @@ class CheckedAnswer:
         return self.validation.ok
 
 
+_PROBED: dict[tuple[str, int, int], ProbeInfo] = {}
+_PROBED_KEPT = 8
+_PROBED_LOCK = threading.Lock()
+
+
 def probe_reference(path: str | Path, what: str) -> ProbeInfo:
+    """The validator's own clip, probed once per worker and file (every answer to a task probes it;
+    keyed by the file's identity, so a changed file is probed again)."""
     try:
-        return probe(path)
-    except ProbeError as exc:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+        with _PROBED_LOCK:
+            known = _PROBED.get(key)
+        if known is not None:
+            return known
+        info = probe(path)
+    except (ProbeError, OSError) as exc:
         raise BadReferenceError(f"{what} cannot be used: {exc}") from exc
+    with _PROBED_LOCK:
+        while len(_PROBED) >= _PROBED_KEPT:
+            _PROBED.pop(next(iter(_PROBED)))
+        _PROBED[key] = info
+    return info
 
 
 def _decoded(result: DecodeResult, what: str, wanted: Collection[int]) -> SampledFrames:

@@ -114,3 +114,12 @@ def test_preparation_stops_at_the_byte_cap(pair: tuple[Path, Path]) -> None:
         prepare_reference(info, ["t1"], secret="s", vmaf_samples=5, pieapp_frames=0, cfg=MCFG, max_bytes=1)
         is None
     )
+
+
+def test_the_reference_is_probed_once_per_file_identity(pair: tuple[Path, Path]) -> None:
+    ref, _ = pair
+    first = answer_check.probe_reference(ref, "reference")
+    assert answer_check.probe_reference(ref, "reference") is first
+    make_clip(ref.with_name("other.mp4"), (64, 64), frames=5).replace(ref)  # another file, same path
+    again = answer_check.probe_reference(ref, "reference")
+    assert again is not first and (again.width, again.frame_count) == (64, 5)
