@@ -10,6 +10,9 @@ version). Then the attacks of issue 19 at the same CRFs: x265 `cbqpoffs=12:crqpo
 `chroma-qp-offset=12` and chroma blur + saturation x0.66 (`boxblur` on chroma, `hue=s=0.66`), and
 chroma blur alone (`gblur` on the U and V planes, sigma 1, 2 and 4, before an honest encode).
 
+`--synthesis-seeds N` adds the validator's own synthetic clips (`services/synthesis`), which real
+tasks contain when no clip library is configured.
+
 Every answer is also checked for signalled chroma QP starvation (`scoring.media.bitstream`: the
 sample description's and the in-band PPS, as validation does): `qp_problem` in the rows.
 With `--score`, every attack that passes and the honest encode of the same codec/CRF/preset are
@@ -338,6 +341,18 @@ def _synthetic(pattern: str) -> Path:
     return out
 
 
+def _validator_clip(seed: int, seconds: float) -> Path:
+    """A clip of the validator's own synthetic generator (what real tasks contain when no library is set):
+    honest SVT-AV1 encodes of some seeds reach a 9.3 dB luma gap (the reason for the 12 dB backstop)."""
+    from services.synthesis.sources import SyntheticSource
+    from services.synthesis.spec import ClipSpec
+
+    out = CACHE / f"validator-synth-{seed}.mp4"
+    if not out.exists():
+        SyntheticSource().produce(ClipSpec(320, 180, 24, max(seconds, 1.0), seed), out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder of real clips (*.mp4)")
@@ -349,6 +364,8 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, default=OUT / "calibrate_chroma.json", help="rows are added to this file"
     )
+    ap.add_argument("--synthesis-seeds", type=int, default=0,
+                    help="also the validator's own synthetic clips (services/synthesis, 320x180), seeds 0..N-1")  # fmt: skip
     ap.add_argument("--score", action="store_true", help="S_f gain of every attack not refused (slower)")
     args = ap.parse_args()
     cfg = MetricsConfig()
@@ -357,6 +374,8 @@ def main() -> None:
     clips = sorted(args.media.glob("*.mp4")) + [CACHE / f"synthetic-{p}.mp4" for p in SYNTHETIC]
     clips = [c for c in clips if fnmatch.fnmatch(c.stem, args.clips)]
     clips = [_synthetic(c.stem.split("-", 1)[1]) if c.stem.startswith("synthetic-") else c for c in clips]
+    seeds = [k for k in range(args.synthesis_seeds) if fnmatch.fnmatch(f"validator-synth-{k}", args.clips)]
+    clips += [_validator_clip(seed, args.seconds) for seed in seeds]
     rows: list[dict[str, Any]] = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     rows = [r for r in rows if r["draws"] and len(r["draws"][0]) == 5]  # older rows lack the detail loss
     done = {(r["clip"], r["answer"], r.get("seconds")) for r in rows}
