@@ -81,7 +81,14 @@ def yuv_planes(frame: av.VideoFrame) -> Planes:
     out = []
     for plane in frame.planes[:3]:
         buf = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
-        out.append(buf[:, : plane.width].copy())
+        # unpadded planes are kept in place, read-only: the array holds the frame, whose buffer the
+        # decoder may still read as a reference picture but never reuses while it is referenced;
+        # padded ones are copied without their padding
+        if plane.line_size == plane.width:
+            buf.flags.writeable = False
+            out.append(buf)
+        else:
+            out.append(buf[:, : plane.width].copy())
     return out[0], out[1], out[2]
 
 
