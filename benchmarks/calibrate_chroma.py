@@ -343,7 +343,7 @@ def _synthetic(pattern: str) -> Path:
 
 def _validator_clip(seed: int, seconds: float) -> Path:
     """A clip of the validator's own synthetic generator (what real tasks contain when no library is set):
-    honest SVT-AV1 encodes of some seeds reach a 9.3 dB luma gap (the reason for the 12 dB backstop)."""
+    honest SVT-AV1 encodes of some seeds reach an 11 dB luma gap (the reason for the 14 dB backstop)."""
     from services.synthesis.sources import SyntheticSource
     from services.synthesis.spec import ClipSpec
 

@@ -6,7 +6,7 @@ encodes of every codec the miner engine uses pass.
 The chroma QP offset attacks are refused from the bitstream (`chroma_qp_offset`, every PPS:
 `scoring.media.bitstream`) on any content; the decoded-colour check alone refused them only on
 colour-rich content (benchmarks/calibrate_chroma.py). Honest SVT-AV1 encodes of the validator's
-own synthetic clips reach a 9.3 dB luma gap, hence the 12 dB backstop (tested below)."""
+own synthetic clips reach an 11 dB luma gap, hence the 14 dB backstop (tested below)."""
 
 from __future__ import annotations
 
