@@ -146,7 +146,7 @@ def detail_loss_db(ref_y: float, ref_c: float, dist_y: float, dist_c: float, fra
     reference's (sharpened: an upscaler that sharpens luma only is judged by the enhancement gap)."""
     if ref_c < MIN_CHROMA_DETAIL * frames or ref_y < MIN_CHROMA_DETAIL * frames:
         return None
-    if dist_y > ref_y:  # luma sharper than the reference: an enhancement (the enhancement-gap check), not a loss
+    if dist_y > ref_y:  # sharpened luma: an enhancement (the enhancement-gap check), not a loss
         return None
     return 10.0 * math.log10(max(dist_y, 1e-6) / ref_y) - 10.0 * math.log10(max(dist_c, 1e-6) / ref_c)
 
