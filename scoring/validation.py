@@ -35,7 +35,7 @@ from loguru import logger
 
 from scoring.budget import Budget
 from scoring.header_checks import header_problems
-from scoring.media.decode import FrameRules, SampledFrames
+from scoring.media.decode import SAME_TRANSFER, FrameRules, SampledFrames
 from scoring.media.decode import decode_pass as _decode
 from scoring.media.mp4box import read_mp4_header
 from scoring.media.probe import ProbeError, ProbeInfo, probe
@@ -267,7 +267,7 @@ def header_bomb(path: Path, expected: ExpectedOutput) -> Failure | None:
 
 
 def colour_tag_failure(info: ProbeInfo, ref: ProbeInfo) -> Failure | None:
-    """COLOUR_TAGS when the answer declares a colour range or matrix other than the reference's.
+    """COLOUR_TAGS when the answer declares a colour range, matrix, primaries or transfer other than the reference's.
 
     Every stage compares the coded planes (VMAF and the colour check directly, PIE-APP after one RGB
     conversion with the reference's matrix): that is right only when both files mean the same
@@ -287,6 +287,18 @@ def colour_tag_failure(info: ProbeInfo, ref: ProbeInfo) -> Failure | None:
                 Reason.COLOUR_TAGS,
                 f"colour matrix {info.colorspace} differs from the reference's ({ref.colorspace}); "
                 "answers keep the reference's colour matrix",
+            )
+    # primaries and transfer do not change the planes any stage compares, but they change what a
+    # player shows: a BT.2020/PQ-tagged answer to a BT.709 clip is the wrong picture. Unspecified
+    # on either side matches (an encoder that writes no tags keeps the reference's meaning).
+    for what, got, want, same in (
+        ("colour primaries", info.color_primaries, ref.color_primaries, frozenset()),
+        ("transfer", info.color_trc, ref.color_trc, SAME_TRANSFER),
+    ):
+        if 2 not in (got, want) and got != want and not {got, want} <= same:
+            return Failure(
+                Reason.COLOUR_TAGS,
+                f"{what} {got} differ from the reference's ({want}); answers keep the reference's colour tags",
             )
     return None
 
@@ -389,15 +401,20 @@ def validate_output(
                 pix_fmt=info.pix_fmt,
                 color_range=info.color_range,
                 colorspace=info.colorspace,
+                color_primaries=info.color_primaries,
+                color_trc=info.color_trc,
+                upright=True,
             ),
             rgb_colorspace=want.rgb_colorspace,
             budget=budget,
         )
         decoded, sampled = dp.frames, dp.sampled
         if dp.error:
-            kind = {"pix_fmt": Reason.WRONG_PIX_FMT, "colour": Reason.COLOUR_TAGS}.get(
-                dp.error_kind or "", Reason.DECODE_ERROR
-            )
+            kind = {
+                "pix_fmt": Reason.WRONG_PIX_FMT,
+                "colour": Reason.COLOUR_TAGS,
+                "display": Reason.DISPLAY_MATRIX,
+            }.get(dp.error_kind or "", Reason.DECODE_ERROR)
             failures.append(Failure(kind, f"{dp.error} (after {dp.frames} frames)"))
         elif not dp.capped and info.declared_frames and dp.frames < info.declared_frames:
             failures.append(

@@ -4,8 +4,10 @@ Scoring an answer used to decode it up to four times (validation, VMAF, colour c
 `decode_pass` decodes it once, sequentially (exact frame numbering for every codec and B-frame
 layout), and on the way:
 
-- checks every frame's size, pixel format and colour tags against the stream's (an in-band SPS
-  can switch any of them mid-stream);
+- checks every frame's size, pixel format and colour tags (range, matrix, primaries, transfer)
+  against the stream's (an in-band SPS can switch any of them mid-stream), and that no frame
+  carries a rotation/flip display matrix (an H.264/HEVC display-orientation SEI: the ffmpeg CLI
+  applies it, PyAV does not, so players would show a picture no stage scored);
 - keeps the frames the metrics will need: Y/U/V planes (`keep_yuv`: the VMAF windows and the
   colour check) and RGB (`keep_rgb`: PIE-APP), converted with the colour matrix `rgb_colorspace`
   when the frame does not declare one, so the answer and the reference are read alike;
@@ -26,11 +28,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from scoring.budget import Budget
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
-UNSPECIFIED_COLORSPACE = 2
+UNSPECIFIED_COLORSPACE = 2  # also AVCOL_PRI_UNSPECIFIED and AVCOL_TRC_UNSPECIFIED
+# transfer characteristics that are the same curve (BT.709 = SMPTE 170M = BT.2020 10/12-bit)
+SAME_TRANSFER = frozenset({1, 6, 14, 15})
+IDENTITY_MATRIX = (1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30)
 # decoders run single-threaded: libdav1d's own threads cost ~25 % more CPU-seconds on a 1080p answer
 # (0.60 vs 0.78 CPU-s for 276 frames); ffmpeg's H.264/HEVC threads cost within noise of 1 thread
 SINGLE_THREADED = frozenset({"libdav1d"})
@@ -56,12 +62,16 @@ class SampledFrames:
 
 @dataclass(frozen=True)
 class FrameRules:
-    """What every frame must be; None = not checked. Colour tags: AVColorRange / AVColorSpace values."""
+    """What every frame must be; None = not checked. Colour tags: AVColorRange / AVColorSpace /
+    AVColorPrimaries / AVColorTransferCharacteristic values (unspecified matches anything)."""
 
     size: tuple[int, int] | None = None
     pix_fmt: str | None = None
     color_range: int | None = None
     colorspace: int | None = None
+    color_primaries: int | None = None
+    color_trc: int | None = None
+    upright: bool = False  # refuse a frame with a rotation/flip display matrix
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class DecodeResult:
     frames: int
     packets: int
     error: str | None = None
-    error_kind: str | None = None  # "size", "pix_fmt", "colour", "decode"
+    error_kind: str | None = None  # "size", "pix_fmt", "colour", "display", "decode"
     capped: bool = False
     sampled: SampledFrames = field(default_factory=SampledFrames, compare=False)
 
@@ -96,6 +106,22 @@ def _normal_range(value: int) -> int:
     return 1 if value == 0 else value  # unspecified is read as limited ("tv") by every stage
 
 
+def _tag_differs(value: int, want: int | None, same: frozenset[int] = frozenset()) -> bool:
+    if want is None or UNSPECIFIED_COLORSPACE in (value, want) or value == want:
+        return False
+    return not {value, want} <= same
+
+
+def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's display matrix (9 x int32, 16.16 / 2.30 fixed point) when it is not the identity."""
+    sd = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    if sd is None:
+        return None
+    raw = bytes(sd)
+    m = tuple(int.from_bytes(raw[k : k + 4], "little", signed=True) for k in range(0, 36, 4))
+    return None if len(raw) < 36 or m == IDENTITY_MATRIX else m
+
+
 def _frame_problem(frame: av.VideoFrame, n: int, rules: FrameRules) -> tuple[str, str] | None:
     if rules.size is not None and (frame.width, frame.height) != rules.size:
         return (
@@ -113,6 +139,18 @@ def _frame_problem(frame: av.VideoFrame, n: int, rules: FrameRules) -> tuple[str
         and UNSPECIFIED_COLORSPACE not in (frame.colorspace, rules.colorspace)
     ):
         return "colour", f"frame {n} has colour matrix {frame.colorspace}, the stream {rules.colorspace}"
+    if _tag_differs(frame.color_primaries, rules.color_primaries):
+        return (
+            "colour",
+            f"frame {n} has colour primaries {frame.color_primaries}, the stream {rules.color_primaries}",
+        )
+    if _tag_differs(frame.color_trc, rules.color_trc, SAME_TRANSFER):
+        return "colour", f"frame {n} has transfer {frame.color_trc}, the stream {rules.color_trc}"
+    if rules.upright and frame.side_data and (m := display_matrix(frame)) is not None:
+        return (
+            "display",
+            f"frame {n} carries a rotation/flip display matrix {list(m[:2])}..: frames must be stored upright",
+        )
     return None
 
 

@@ -31,7 +31,8 @@ class ProbeInfo:
     `container_brand` is the MP4/MOV `major_brand` ("isom", "mp42", "qt  ", ...) or "".
     `stream_sha256` (only with `count_frames=True`) hashes the video packets' payloads in file
     order: two files with the same value carry the same coded stream, whatever the container.
-    `color_range` / `colorspace` are FFmpeg's AVColorRange / AVColorSpace of the stream (0 / 2 =
+    `color_range` / `colorspace` / `color_primaries` / `color_trc` are FFmpeg's AVColorRange /
+    AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic of the stream (0 / 2 / 2 / 2 =
     unspecified); `video_streams` / `other_streams` count the container's streams.
     `chroma_qp_problem` (only with `count_frames=True`, H.264/HEVC) names an in-band PPS that
     quantises chroma coarser than an honest encoder does (`scoring.media.bitstream`), else "".
@@ -54,6 +55,8 @@ class ProbeInfo:
     stream_sha256: str = ""
     color_range: int = 0
     colorspace: int = 2
+    color_primaries: int = 2
+    color_trc: int = 2
     video_streams: int = 1
     other_streams: int = 0
     chroma_qp_problem: str = ""
@@ -171,6 +174,8 @@ def probe(path: str | Path, *, count_frames: bool = True, max_packets: int | Non
             stream_sha256=stream_sha,
             color_range=int(getattr(cc, "color_range", 0) or 0),
             colorspace=int(getattr(cc, "colorspace", 2) or 2),
+            color_primaries=int(getattr(cc, "color_primaries", 2) or 2),
+            color_trc=int(getattr(cc, "color_trc", 2) or 2),
             video_streams=len(container.streams.video),
             other_streams=len(container.streams) - len(container.streams.video),
             chroma_qp_problem=(scan.problem or "") if scan is not None else "",
