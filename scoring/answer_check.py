@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scoring.budget import Budget
+from scoring.integrity import colour_enabled
 from scoring.media.decode import DecodeResult, SampledFrames, decode_pass
 from scoring.media.frames import DecodeError
 from scoring.media.prepared import PreparedFrames, frame_bytes, load_frames, prepare_frames
@@ -64,7 +65,7 @@ def draw(
         return sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt=salt) if n > 0 else []
 
     vmaf = pick(vmaf_samples, "vmaf")
-    chroma_on = cfg.chroma_min_saturation_ratio > 0 or cfg.chroma_min_psnr_db > 0
+    chroma_on = colour_enabled(cfg)  # any colour rule on: its frames are kept by the decode pass
     return Draw(
         n_frames,
         vmaf,

@@ -99,8 +99,13 @@ def _sq_dev(p: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", d, d, dtype=np.int64))
 
 
-def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPlanes]) -> ChromaStats:
-    """Saturation ratio and PSNRs of paired planes: (U, V) or (Y, U, V) per frame, uint8, same shapes."""
+def chroma_stats(
+    reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPlanes], *, with_detail: bool = True
+) -> ChromaStats:
+    """Saturation ratio and PSNRs of paired planes: (U, V) or (Y, U, V) per frame, uint8, same shapes.
+
+    `with_detail=False` skips the detail energies (`detail_ratio_db` and `detail_loss_db` are then
+    None): they cost most of this function's time and only the opt-in rules read them."""
     if not reference or len(reference) != len(distorted):
         raise ValueError(
             f"need the same non-zero number of frames, got {len(reference)} and {len(distorted)}"
@@ -116,10 +121,11 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
         if len(ref) == 3:
             se_y += _sq_err(ref[0], dist[0])
             n_luma += ref[0].size
-            detail_y += _detail(ref[0])
-            detail_c += (_detail(ref[1]) + _detail(ref[2])) / 2
-            kept_y += _detail(dist[0])
-            kept_c += (_detail(dist[1]) + _detail(dist[2])) / 2
+            if with_detail:
+                detail_y += _detail(ref[0])
+                detail_c += (_detail(ref[1]) + _detail(ref[2])) / 2
+                kept_y += _detail(dist[0])
+                kept_c += (_detail(dist[1]) + _detail(dist[2])) / 2
         else:
             with_luma = False
         ru, rv, du, dv = ref[-2], ref[-1], dist[-2], dist[-1]
@@ -132,7 +138,7 @@ def chroma_stats(reference: Sequence[ChromaPlanes], distorted: Sequence[ChromaPl
     ratio = math.sqrt(dist_sq / ref_sq) if ref_sq > 0 else 1.0
     psnr_y = _psnr(se_y / n_luma) if with_luma and n_luma else None
     detail = loss = None
-    if psnr_y is not None:
+    if psnr_y is not None and with_detail:
         detail = 10.0 * math.log10(max(detail_c, 1e-3) / max(detail_y, 1e-3))
         loss = detail_loss_db(detail_y, detail_c, kept_y, kept_c, len(reference))
     return ChromaStats(

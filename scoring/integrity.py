@@ -68,7 +68,8 @@ def colour_check(
         return None, None
     idx = sample_frame_indices(n_frames, n, secret=secret, task_id=task_id, salt="chroma")
     if frames is not None:
-        stats = chroma_stats([frames[0][i] for i in idx], [frames[1][i] for i in idx])
+        detail = cfg.chroma_gap_detail_slope != 0 or cfg.chroma_max_detail_loss_db > 0
+        stats = chroma_stats([frames[0][i] for i in idx], [frames[1][i] for i in idx], with_detail=detail)
     else:
         stats = measure_chroma(reference, distorted, idx)
     return stats, colour_failure(stats, cfg)

@@ -10,6 +10,7 @@ import pytest
 import scoring.validation as validation
 from scoring.answer_check import check_answer, draw
 from scoring.budget import Budget
+from scoring.config import ScoringConfig
 from scoring.media.decode import decode_pass
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
@@ -63,3 +64,37 @@ def test_packet_count_not_the_frame_count_redraws_and_decodes_again(
     assert c.ok and c.draw is not None and c.draw.n_frames == 29
     assert c.draw == draw(29, secret="s", task_id="t", vmaf_samples=5, pieapp_frames=4, cfg=MCFG)
     assert set(c.draw.windows) <= set(c.answer.yuv)
+
+
+@pytest.mark.parametrize(
+    "only",
+    [
+        {"chroma_max_luma_gap_db": 14.0},
+        {"chroma_max_detail_loss_db": 2.2},
+    ],
+)
+def test_any_single_colour_rule_keeps_its_frames(clips: dict[str, Path], only: dict[str, float]) -> None:
+    """A validator that keeps only the luma-gap (or only the detail-loss) rule still gets the colour
+    frames from the decode pass (the draw once asked only the saturation and PSNR floors: KeyError)."""
+    from scoring.evaluate import evaluate_compression
+
+    cfg = MetricsConfig(
+        chroma_min_saturation_ratio=0,
+        chroma_min_psnr_db=0,
+        chroma_max_luma_gap_db=0,
+        chroma_max_detail_loss_db=0,
+    ).model_copy(update=only)
+    d = draw(29, secret="s", task_id="t", vmaf_samples=5, pieapp_frames=0, cfg=cfg)
+    assert len(d.chroma) == 5
+    v = evaluate_compression(
+        clips["ref"],
+        clips["short"],
+        vmaf_threshold=20,
+        codec="hevc",
+        task_id="t",
+        secret="s",
+        metrics_cfg=cfg,
+        scoring_cfg=ScoringConfig(),
+    )
+    assert v.ok, v.messages
+    assert v.chroma_psnr is not None  # the colour check ran on the kept frames
