@@ -9,7 +9,6 @@ the answer `scoring_budget_exceeded`, and the same worker must score the next an
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from scoring.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from tests.media_factory import make_clip, reencode
+from tests.procs import alive
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +78,6 @@ def _slow_ffmpeg(d: Path, marker: Path, pids: Path) -> Path:
     return script
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "State:\tZ" in status.read_text())
-
-
 def test_run_ffmpeg_kills_the_whole_process_group_at_the_deadline(clips: dict[str, Path]) -> None:
     d = clips["dir"]
     marker, pids = d / "slow-once-a", d / "sleep-a.pid"
@@ -97,9 +88,9 @@ def test_run_ffmpeg_kills_the_whole_process_group_at_the_deadline(clips: dict[st
         run_ffmpeg(["-version"], ffmpeg=str(wrapper), budget=Budget(1.0))
     assert time.monotonic() - started < 10
     deadline = time.monotonic() + 5
-    while _alive(int(pids.read_text())) and time.monotonic() < deadline:
+    while alive(int(pids.read_text())) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(int(pids.read_text()))  # the wrapper's child died with it
+    assert not alive(int(pids.read_text()))  # the wrapper's child died with it
 
 
 def test_cpu_budget_stops_a_cpu_bound_ffmpeg(clips: dict[str, Path]) -> None:
@@ -163,7 +154,7 @@ def test_slow_answer_hits_the_budget_and_the_worker_scores_the_next(clips: dict[
     assert slow.messages[0].startswith("scoring_budget_exceeded: ")
     assert normal.ok and normal.score > 0, normal.messages
     assert elapsed < 15.0 + 30  # the round ends at the budget, not after the 60 s the slow run wanted
-    assert not _alive(int(pids.read_text()))
+    assert not alive(int(pids.read_text()))
     # and the same verdict without the pool: the budget lives with the scoring job itself
     marker.touch()
     v = evaluate_compression(

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.procs import alive
 from vidaio.localnet.progress import read_progress
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -37,16 +38,6 @@ def _cmd(directory: Path, rounds: int) -> list[str]:
         sys.executable, "-m", "vidaio.cli.main", "localnet", "--profile", "tiny", "--rounds", str(rounds),
         "--dir", str(directory), "--json",
     ]  # fmt: skip
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _db_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -75,7 +66,7 @@ def test_localnet_smoke_two_rounds(tmp_path: Path) -> None:
     assert all(code == 0 for code in report["exit_codes"].values()), report["exit_codes"]
     assert report["stop_signals"]["validator"] is None
     assert {report["stop_signals"][n] for n in report["exit_codes"] if n != "validator"} == {"SIGINT"}
-    assert not [n for n, pid in report["pids"].items() if _alive(pid)]
+    assert not [n for n, pid in report["pids"].items() if alive(pid)]
 
     miners = {m["name"]: m for m in report["miners"]}
     # the cheater returned the reference: recorded with reason same_as_reference, scored 0
@@ -136,7 +127,7 @@ def test_localnet_ctrl_c_mid_round_stops_everything(tmp_path: Path) -> None:
     report = json.loads(out)
     assert report["interrupted"] and report["error"] is None
     assert all(code == 0 for code in report["exit_codes"].values()), report["exit_codes"]
-    assert not [n for n, pid in report["pids"].items() if _alive(pid)]
+    assert not [n for n, pid in report["pids"].items() if alive(pid)]
     db = directory / "validator.db"
     assert _db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     statuses = [s for (s,) in _db_rows(db, "SELECT status FROM rounds")]

@@ -16,21 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.procs import alive
 from vidaio.validator.kinds import CompressionJob, ScoringContext, Verdict
 
 RELEASE = threading.Event()  # set by a thread-kind test to let its stuck thread finish
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "State:\tZ" not in status.read_text()
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ import pytest
 from scoring.config import ScoringConfig
 from scoring.metrics.config import MetricsConfig
 from tests.media_factory import make_clip, reencode
-from tests.vidaio.validator.pool_jobs import RELEASE, HeavyJob, MeterJob, StuckJob, WaitingJob, alive
+from tests.procs import alive
+from tests.vidaio.validator.pool_jobs import RELEASE, HeavyJob, MeterJob, StuckJob, WaitingJob
 from vidaio.validator.kinds import CompressionJob, Verdict
 from vidaio.validator.pool import ScorePool
 
-LIMIT_S, GRACE_S = 4.0, 6.0  # budget: 2 CPU-s x wall factor 2; the pool waits 10 s (a resubmitted job on a loaded machine)
+LIMIT_S, GRACE_S = 4.0, 6.0  # budget 2 CPU-s x wall factor 2; the pool waits 10 s (loaded machines)
 BUDGET = MetricsConfig(
     vmaf_threads=1, answer_budget_base_s=2.0, answer_budget_s_per_mpx_frame=0.0, answer_budget_wall_factor=2.0
 )

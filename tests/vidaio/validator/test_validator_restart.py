@@ -18,6 +18,7 @@ import pytest
 import validator_strategies as st
 from validator_support import MinerSpec, Subnet, compression_caps, env_lines, run_miners
 
+from tests.procs import alive
 from vidaio.storage.s3 import S3Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -46,14 +47,6 @@ def _children(pid: int) -> set[int]:
             if int(fields[1]) == pid:
                 out.add(int(d.name))
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def _start(env_file: Path, log: Path, *, pause: Path | None, rounds: int) -> asyncio.subprocess.Process:
@@ -106,9 +99,9 @@ async def test_sigkill_mid_scoring_then_restart_and_sigint(tmp_path: Path, s3: A
         finally:
             store.close()
         deadline = time.monotonic() + 15
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert not any(_alive(p) for p in workers), "scoring workers outlived the killed validator"
+        assert not any(alive(p) for p in workers), "scoring workers outlived the killed validator"
 
         # 2. restart: the killed round is closed as interrupted, a new round records every miner once
         marker.unlink()
