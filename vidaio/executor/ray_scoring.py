@@ -51,6 +51,7 @@ from vidaio.validator.pool import ScorePool
 
 PLACEMENTS_KEPT = 4096
 SCRATCH_PREFIX = "vidaio-score-"
+STALE_SCRATCH_S = 24 * 3600.0  # scratch of a node no cluster here knows (a restart): removed after a day
 KILL_TIMEOUT_S = 30.0  # the kill task on the stuck actor's node: a worker process to start, /proc to walk
 
 
@@ -65,14 +66,35 @@ class _GivenUp(Exception):
         self.after_s = after_s
 
 
+def scratch_to_purge(
+    parent: Path, alive: set[str], dead: set[str], *, now: float | None = None
+) -> list[Path]:
+    """The scoring scratch dirs under `parent` to remove, given this cluster's node ids (12-char prefixes).
+
+    Only nodes *this* cluster knows to be dead, plus dirs of nodes it does not know at all once
+    they are `STALE_SCRATCH_S` old (a cluster restarted): another cluster on the same host (a second
+    validator, a test run) keeps its live scratch dirs, which an "every node not alive here" rule
+    deleted under it."""
+    cutoff = (time.time() if now is None else now) - STALE_SCRATCH_S
+    gone = []
+    for p in parent.glob(f"{SCRATCH_PREFIX}*"):
+        node = p.name[len(SCRATCH_PREFIX) :][:12]
+        if node in alive or not p.is_dir():
+            continue
+        try:
+            if node in dead or p.stat().st_mtime < cutoff:
+                gone.append(p)
+        except OSError:
+            continue
+    return gone
+
+
 def purge_dead_node_scratch(parent: Path) -> int:
     """Remove scoring scratch dirs on this host left by Ray nodes that are gone (killed mid-job)."""
-    alive = {str(n["NodeID"])[:12] for n in ray.nodes() if n.get("Alive")}
-    gone = [
-        p
-        for p in parent.glob(f"{SCRATCH_PREFIX}*")
-        if p.is_dir() and p.name[len(SCRATCH_PREFIX) :][:12] not in alive
-    ]
+    nodes = ray.nodes()
+    alive = {str(n["NodeID"])[:12] for n in nodes if n.get("Alive")}
+    dead = {str(n["NodeID"])[:12] for n in nodes if not n.get("Alive")} - alive
+    gone = scratch_to_purge(parent, alive, dead)
     for p in gone:
         shutil.rmtree(p, ignore_errors=True)
     return len(gone)

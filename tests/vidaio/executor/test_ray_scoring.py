@@ -43,7 +43,9 @@ def _scratch_of_live_nodes(cluster: Any) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def jobs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CompressionJob | UpscalingJob], MetricsConfig]:
+def jobs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[CompressionJob | UpscalingJob], MetricsConfig]:
     """Answers of every kind for one reference: honest, the reference itself, garbage, an upscale."""
     d = tmp_path_factory.mktemp("score-jobs")
     ref = make_clip(d / "ref.mp4", size=(160, 90), frames=24, crf=12)
@@ -55,7 +57,9 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CompressionJob 
     sd = reencode(hd, d / "sd.mp4", "h264", crf=12, vf="scale=160:90")
     up = reencode(sd, d / "up.mp4", "hevc", crf=20, vf="scale=320:180:flags=lanczos")
     weights = save_random_weights(d / "pieapp.pth", seed=3)  # the same (random) network everywhere
-    metrics = MetricsConfig(pieapp_weights_path=weights, pieapp_device="cpu", vmaf_threads=1, allow_random_weights=True)
+    metrics = MetricsConfig(
+        pieapp_weights_path=weights, pieapp_device="cpu", vmaf_threads=1, allow_random_weights=True
+    )
     out: list[CompressionJob | UpscalingJob] = [
         CompressionJob(ref, honest, 70.0, "hevc", "c-honest"),
         CompressionJob(ref, copy, 70.0, "hevc", "c-copy"),
@@ -167,3 +171,28 @@ async def test_ray_round_scores_like_local_and_a_killed_node_loses_no_result(
         want, token = EXPECTED[by_uid[uid]]
         assert status == want, (by_uid[uid], status, reason)
         assert token is None or token in (reason or ""), (by_uid[uid], reason)
+
+
+def test_scratch_purge_leaves_other_clusters_scratch_alone(tmp_path: Path) -> None:
+    """Two clusters on one host (two validators, or a test run beside a validator): each removes only
+    the scratch of nodes it knows are dead, never the other's live scratch (whose ids it does not know);
+    a dir of a node nobody knows is removed once it is a day old (left by a restarted cluster)."""
+    import os
+    import time
+
+    from vidaio.executor.ray_scoring import STALE_SCRATCH_S, scratch_to_purge
+
+    def mk(node: str, age_s: float = 0.0) -> Path:
+        p = tmp_path / f"{SCRATCH_PREFIX}{node}-x{len(list(tmp_path.iterdir()))}"
+        p.mkdir()
+        t = time.time() - age_s
+        os.utime(p, (t, t))
+        return p
+
+    mine_alive, mine_dead = mk("aaaaaaaaaaaa"), mk("bbbbbbbbbbbb")
+    other_cluster = mk("cccccccccccc")  # live, unknown here
+    restarted = mk("dddddddddddd", age_s=STALE_SCRATCH_S + 60)
+    (tmp_path / f"{SCRATCH_PREFIX}eeeeeeeeeeee-file").write_text("not a dir")
+    gone = scratch_to_purge(tmp_path, {"aaaaaaaaaaaa"}, {"bbbbbbbbbbbb"})
+    assert sorted(gone) == sorted([mine_dead, restarted])
+    assert mine_alive not in gone and other_cluster not in gone
