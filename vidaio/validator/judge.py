@@ -255,22 +255,24 @@ class Judge:
         random_weights = getattr(verdict, "pieapp_random_weights", False)
         return Judged(self._from_verdict(a, base, verdict), timings, random_weights)
 
-    def _cross_ratio(self, a: Assignment) -> float:
-        """The near-copy limit for this task's codec (upscaling: the strictest, the codec is the miner's choice)."""
-        limits = self.metrics.claim_max_cross_ratio
+    def _codec_limit(self, a: Assignment, limits: dict[str, float], *, unlisted: float | None) -> float:
+        """A per-codec claim limit for this task's codec: `unlisted` (None: the smallest) for a codec not
+        listed; upscaling, where the miner picks the codec, takes the smallest (the strictest, or off)."""
         if not limits:
             return 0.0
         codec = a.kind.claim_codec(a)
-        return limits.get(codec, min(limits.values())) if codec is not None else min(limits.values())
+        smallest = min(limits.values())
+        if codec is None:
+            return smallest
+        return limits.get(codec, smallest if unlisted is None else unlisted)
+
+    def _cross_ratio(self, a: Assignment) -> float:
+        """The near-copy limit for this task's codec (a codec not listed: the strictest)."""
+        return self._codec_limit(a, self.metrics.claim_max_cross_ratio, unlisted=None)
 
     def _size_pattern(self, a: Assignment) -> float:
-        """The coding-structure limit for this task's codec (0: off; upscaling, where the miner picks the codec:
-        the smallest, so off while any codec has it off)."""
-        limits = self.metrics.claim_max_size_pattern
-        if not limits:
-            return 0.0
-        codec = a.kind.claim_codec(a)
-        return limits.get(codec, 0.0) if codec is not None else min(limits.values())
+        """The coding-structure limit for this task's codec (0: off, also for a codec not listed)."""
+        return self._codec_limit(a, self.metrics.claim_max_size_pattern, unlisted=0.0)
 
     async def _reference_crops(
         self, ledger: Ledger, key: str, reference: Path, idx: list[int], seed: str
