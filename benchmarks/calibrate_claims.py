@@ -1,6 +1,10 @@
 """Calibrate the one-claim-per-solution rule (`scoring.claims.same_solution`) on the shared clips.
 
     python -m benchmarks.calibrate_claims [--media ../shared/media] [--seconds 2] [--draws 10] [--clips GLOB]
+                                          [--synthetic N [--size 320x180]]
+
+`--synthetic N` adds N clips of the validator's synthetic source (seeds 0..N-1, the demo's and the
+tests' content: fractals, cellular automata, gradients, seeded grain) rendered at `--size`.
 
 For every clip (trimmed to `--seconds`), honest answers of the miner engine's encoders: av1
 (SVT-AV1), hevc (x265) and h264 (x264) over a CRF grid, at the engine's preset and a slower and a
@@ -40,6 +44,8 @@ from scoring.media.probe import probe
 from scoring.metrics.config import MetricsConfig
 from scoring.metrics.vmaf import sample_frame_indices
 from services.compression.encoder import encode_args
+from services.synthesis.sources import SyntheticSource
+from services.synthesis.spec import ClipSpec
 
 OUT = Path("benchmarks/out")
 CACHE = OUT / "cache" / "chroma"
@@ -130,22 +136,42 @@ def _spread_table(con: Console, pairs: list[dict[str, Any]], max_size_ratio: flo
     con.print(t)
 
 
+def _clips(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """(clip, work dir) for the shared clips matching `--clips` and the `--synthetic` ones (rendered into
+    their work dir as ref.mp4; the clip path then names the seed and does not exist)."""
+    got = []
+    for clip in sorted(args.media.glob(f"{args.clips}.mp4")) if args.clips else []:
+        work = CACHE / f"{clip.stem}-{args.seconds:g}s"
+        work.mkdir(parents=True, exist_ok=True)
+        got.append((clip, work))
+    w, h = (int(v) for v in args.size.split("x"))
+    for seed in range(args.synthetic):
+        work = CACHE / f"synthetic{seed}-{args.size}-{args.seconds:g}s"
+        work.mkdir(parents=True, exist_ok=True)
+        ref = work / "ref.mp4"
+        if not ref.exists():
+            spec = ClipSpec(width=w, height=h, fps=30, seconds=args.seconds, seed=seed)
+            SyntheticSource(text=False).produce(spec, ref)
+        got.append((work / f"synthetic{seed}", work))
+    return got
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--clips", default="*", help="only the clips whose name matches this glob")
+    ap.add_argument("--synthetic", type=int, default=0, help="also N synthetic-source clips (seeds 0..N-1)")
+    ap.add_argument("--size", default="320x180", help="size of the synthetic clips, WxH")
     args = ap.parse_args()
     cfg = MetricsConfig()
     con = Console()
     t0 = time.monotonic()
     pairs: list[dict[str, Any]] = []
-    for clip in sorted(args.media.glob(f"{args.clips}.mp4")):
-        work = CACHE / f"{clip.stem}-{args.seconds:g}s"
-        work.mkdir(parents=True, exist_ok=True)
+    for clip, work in _clips(args):
         ref = work / "ref.mp4"
-        if not ref.exists():
+        if not ref.exists() and clip.exists():
             ffmpeg_to("-i", str(clip), "-t", f"{args.seconds}", "-map", "0:v:0", "-c", "copy", str(ref))
         info = probe(ref)
         got = answers(ref, work)
