@@ -64,7 +64,9 @@ def test_rule_on_prints() -> None:
     a = _p("abcde", 110)  # 10 from the reference on every pixel
     assert "5 of 5" in (_same(a, a) or "")
     assert "4 of 5 sampled frames" in (_same(a, _p("abXde", 90)) or "")
-    assert _same(a, _p("aYXde", 90), cross=OPT_IN) is None  # 20 from a: twice as far from it as from the reference
+    assert (
+        _same(a, _p("aYXde", 90), cross=OPT_IN) is None
+    )  # 20 from a: twice as far from it as from the reference
     near = _p("vwxyz", 108)  # 2 from a, 8 from the reference: ratio 4/64
     assert "0.06x as much" in (_same(a, near, cross=OPT_IN) or "")
     assert _same(a, near) is None  # the cross-ratio rule is off by default
@@ -129,7 +131,9 @@ def test_remux_with_new_metadata_is_the_same_solution(clips: dict[str, Path]) ->
 def test_copies_are_closer_to_their_original_than_to_the_reference(clips: dict[str, Path], copy: str) -> None:
     base, theirs = _print(clips["ref"], clips["base"]), _print(clips["ref"], clips[copy])
     assert base.frame_sha256 != theirs.frame_sha256
-    assert "one is derived from the other" in (_same(base, theirs, cross=OPT_IN) or ""), cross_ratio(base, theirs)
+    assert "one is derived from the other" in (_same(base, theirs, cross=OPT_IN) or ""), cross_ratio(
+        base, theirs
+    )
 
 
 @pytest.mark.parametrize("other", ["slow preset", "ultrafast preset", "crf+4", "h264"])
@@ -160,7 +164,9 @@ def test_grain_brings_honest_answers_as_close_as_copies_so_the_pixel_rule_is_off
     assert ratio < 0.75, ratio  # both lose the same grain: their errors agree (0.52 and 0.61 measured)
     small, big = sorted((base.size_bytes, theirs.size_bytes))
     assert big / small <= CFG.claim_max_size_ratio  # sizes agree: only the pixels could tell them apart
-    assert "one is derived from the other" in (_same(base, theirs, cross=OPT_IN) or "")  # what opting in costs
+    assert "one is derived from the other" in (
+        _same(base, theirs, cross=OPT_IN) or ""
+    )  # what opting in costs
     assert _same(base, theirs) is None  # the default rules pay both
 
 

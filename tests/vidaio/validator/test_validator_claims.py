@@ -131,5 +131,8 @@ async def test_near_copies_are_one_claim_paid_to_the_first(tmp_path: Path, s3: A
             name,
             r["reason"],
         )
-    assert "identical pictures" in rows["copy_one_frame"]["reason"] and "identical pictures" in rows["copy_remux"]["reason"]
+    assert (
+        "identical pictures" in rows["copy_one_frame"]["reason"]
+        and "identical pictures" in rows["copy_remux"]["reason"]
+    )
     assert "the same coding structure" in rows["copy_crf_plus_1"]["reason"], rows["copy_crf_plus_1"]["reason"]
