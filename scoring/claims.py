@@ -24,8 +24,8 @@ identically, or, their sizes agreeing within `max_size_ratio`, when either
 - (opt-in, off by default) they are closer to *each other* than `max_cross_ratio` times the closer
   one's distance to the reference. A copy inherits its original's errors, but so do independent
   encoders where all of them lose the same detail: on grainy or finely textured content (the
-  synthetic source's grain, fractals) x265 medium vs slow at one CRF came as close as 0.27, and a
-  CRF + 1 copy was no closer than another preset, so no limit separates them there. On the shared
+  synthetic source's grain, fractals) honest pairs within the size ratio came as close as 0.15
+  (hevc), and a CRF + 1 copy was often no closer than another preset, so no limit separates them. On the shared
   real clips honest pairs stayed at 0.95 and above (hevc).
 
 `benchmarks/calibrate_claims.py` measures both sides. Honest miners running the same encoder at

@@ -64,9 +64,8 @@ def test_rule_on_prints() -> None:
     a = _p("abcde", 110)  # 10 from the reference on every pixel
     assert "5 of 5" in (_same(a, a) or "")
     assert "4 of 5 sampled frames" in (_same(a, _p("abXde", 90)) or "")
-    assert (
-        _same(a, _p("aYXde", 90), cross=OPT_IN) is None
-    )  # 20 from a: twice as far from it as from the reference
+    # 20 from a: twice as far from it as from the reference
+    assert _same(a, _p("aYXde", 90), cross=OPT_IN) is None
     near = _p("vwxyz", 108)  # 2 from a, 8 from the reference: ratio 4/64
     assert "0.06x as much" in (_same(a, near, cross=OPT_IN) or "")
     assert _same(a, near) is None  # the cross-ratio rule is off by default
@@ -164,9 +163,8 @@ def test_grain_brings_honest_answers_as_close_as_copies_so_the_pixel_rule_is_off
     assert ratio < 0.75, ratio  # both lose the same grain: their errors agree (0.52 and 0.61 measured)
     small, big = sorted((base.size_bytes, theirs.size_bytes))
     assert big / small <= CFG.claim_max_size_ratio  # sizes agree: only the pixels could tell them apart
-    assert "one is derived from the other" in (
-        _same(base, theirs, cross=OPT_IN) or ""
-    )  # what opting in costs
+    opted_in = _same(base, theirs, cross=OPT_IN) or ""
+    assert "one is derived from the other" in opted_in  # what opting in costs
     assert _same(base, theirs) is None  # the default rules pay both
 
 
